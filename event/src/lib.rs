@@ -1,0 +1,24 @@
+//! The one event schema Prism speaks, from the page to the sinks.
+//!
+//! Three stages share these types: the page builds a [`ClientEvent`], the edge
+//! producer validates it and turns it into an [`EnrichedEvent`] for Kafka, and
+//! the sinks read that back. The JSON error body the producer answers with,
+//! [`ErrorBody`], lives here too so the page can decode it.
+//!
+//! This crate is serde plus `uuid`/`time` only: it builds for
+//! `wasm32-unknown-unknown`.
+
+mod api;
+mod client;
+mod color;
+mod enriched;
+mod validate;
+
+pub use api::{Accepted, ErrorBody, ErrorCode};
+pub use client::{ClientEvent, Navigator, Screen, UaBrand, UaData, Viewport};
+pub use color::{Color, UnknownColor};
+pub use enriched::{Device, EnrichedEvent, SCHEMA_VERSION, Software, UserAgent};
+pub use validate::{FieldError, NAME_MAX_CHARS, NameError, validate_name};
+
+/// The path every event is posted to.
+pub const EVENTS_PATH: &str = "/api/v1/events";

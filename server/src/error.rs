@@ -1,0 +1,119 @@
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use actix_web::{HttpResponse, ResponseError};
+use prism_event::{ErrorBody, ErrorCode, FieldError};
+
+use crate::sink::SinkError;
+
+/// Every way a request can end other than 202, one variant per outcome.
+/// The status code each maps to is decided in one place: [`ResponseError`].
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the body is not valid JSON: {0}")]
+    MalformedJson(String),
+
+    #[error("the body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+
+    #[error("the event is larger than the broker accepts")]
+    EventTooLarge,
+
+    #[error("the body must be sent as application/json")]
+    UnsupportedMediaType,
+
+    #[error("{}", .0.message)]
+    InvalidEvent(FieldError),
+
+    #[error("the event could not be delivered to Kafka, please retry: {reason}")]
+    KafkaUnavailable { reason: String, retry_after_s: u32 },
+
+    #[error("too many events are waiting to be sent, please retry")]
+    QueueFull { retry_after_s: u32 },
+
+    #[error("no such resource")]
+    NotFound,
+
+    #[error("method not allowed here")]
+    MethodNotAllowed,
+
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    /// A failed send, answered with a `Retry-After` of `retry_after_s`.
+    pub fn from_sink(e: SinkError, retry_after_s: u32) -> Self {
+        match e {
+            SinkError::QueueFull => ApiError::QueueFull { retry_after_s },
+            SinkError::TooLarge => ApiError::EventTooLarge,
+            SinkError::Unavailable(reason) => ApiError::KafkaUnavailable {
+                reason,
+                retry_after_s,
+            },
+        }
+    }
+
+    fn retry_after_s(&self) -> Option<u32> {
+        match self {
+            ApiError::KafkaUnavailable { retry_after_s, .. }
+            | ApiError::QueueFull { retry_after_s } => Some(*retry_after_s),
+            _ => None,
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::MalformedJson(_) => ErrorCode::MalformedJson,
+            ApiError::PayloadTooLarge { .. } | ApiError::EventTooLarge => {
+                ErrorCode::PayloadTooLarge
+            }
+            ApiError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            ApiError::InvalidEvent(_) => ErrorCode::InvalidEvent,
+            ApiError::KafkaUnavailable { .. } | ApiError::QueueFull { .. } => {
+                ErrorCode::Unavailable
+            }
+            ApiError::NotFound => ErrorCode::NotFound,
+            ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::Internal => ErrorCode::Internal,
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: self.code(),
+            message: self.to_string(),
+            field: match self {
+                ApiError::InvalidEvent(e) if !e.field.is_empty() => Some(e.field.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge { .. } | ApiError::EventTooLarge => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::InvalidEvent(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::KafkaUnavailable { .. } | ApiError::QueueFull { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((CONTENT_TYPE, "application/json"));
+        if let Some(seconds) = self.retry_after_s() {
+            response.insert_header((RETRY_AFTER, seconds));
+        }
+        response.json(self.body())
+    }
+}

@@ -1,0 +1,96 @@
+//! `prism-server`, the edge producer: `POST /api/v1/events` validates a
+//! [`prism_event::ClientEvent`], enriches it (server time, client address,
+//! parsed user agent) and produces it to Kafka, answering 202 only once the
+//! partition leader has acknowledged it.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod clock;
+pub mod config;
+pub mod decode;
+pub mod enrich;
+pub mod error;
+pub mod kafka;
+pub mod metrics;
+pub mod routes;
+pub mod sink;
+pub mod ua;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use tracing::info;
+
+pub use config::Config;
+pub use routes::{AppState, Limits, configure, record_request, serve_static};
+
+/// How long a stopping server waits for in-flight requests, then for the
+/// producer to flush.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    UaRules(#[from] ua::UaRulesError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("static directory {0} does not exist")]
+    StaticDir(std::path::PathBuf),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the server on `listener` until SIGINT/SIGTERM, then stops accepting,
+/// finishes in-flight requests and flushes the producer.
+pub async fn run(config: Config, listener: TcpListener) -> Result<(), StartError> {
+    if let Some(dir) = config.static_dir.as_ref().filter(|d| !d.is_dir()) {
+        return Err(StartError::StaticDir(dir.clone()));
+    }
+    let ua = Arc::new(ua::UaParser::new(config.ua_cache_entries)?);
+    let metrics = Arc::new(metrics::Metrics::new()?);
+    let kafka = Arc::new(kafka::KafkaSink::new(&config)?);
+    let brokers = kafka.prepare(&config, config.startup_timeout()).await?;
+    info!(brokers, topic = %config.topic, "kafka cluster reachable");
+
+    let state = web::Data::new(AppState {
+        sink: kafka.clone(),
+        ua,
+        clock: Arc::new(clock::SystemClock),
+        metrics,
+        limits: Limits {
+            max_body_bytes: config.max_body_bytes,
+            retry_after_s: config.retry_after_s,
+            address: enrich::AddressPolicy {
+                trust_forwarded: config.trust_forwarded,
+                anonymize: config.anonymize_ip,
+            },
+        },
+    });
+    let static_dir = config.static_dir.clone();
+    let address = listener.local_addr()?;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(from_fn(record_request))
+            .configure(configure)
+            .configure(|cfg| {
+                if let Some(dir) = &static_dir {
+                    serve_static(cfg, dir);
+                }
+            })
+    })
+    .shutdown_timeout(SHUTDOWN_GRACE.as_secs());
+    if config.workers > 0 {
+        server = server.workers(config.workers);
+    }
+    info!(%address, "prism-server listening");
+    server.listen(listener)?.run().await?;
+
+    info!("stopped accepting requests; flushing the producer");
+    kafka.flush(SHUTDOWN_GRACE).await;
+    Ok(())
+}

@@ -1,0 +1,72 @@
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// The producer's Prometheus metrics. Labels are fixed, small sets (route
+/// pattern, status code, failure cause): never names, addresses or user
+/// agents.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub request_seconds: HistogramVec,
+    pub events_produced: IntCounter,
+    pub produce_failures: IntCounterVec,
+    pub queue_depth: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("prism".into()), None)?;
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route and status code",
+            ),
+            &["route", "status"],
+        )?;
+        let request_seconds = HistogramVec::new(
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(
+                vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ],
+            ),
+            &["route"],
+        )?;
+        let events_produced = IntCounter::new(
+            "events_produced_total",
+            "Events acknowledged by the partition leader",
+        )?;
+        let produce_failures = IntCounterVec::new(
+            Opts::new(
+                "produce_failures_total",
+                "Events that could not be produced, by cause",
+            ),
+            &["cause"],
+        )?;
+        let queue_depth = IntGauge::new(
+            "producer_queue_depth",
+            "Events waiting in the producer for acknowledgement",
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(request_seconds.clone()))?;
+        registry.register(Box::new(events_produced.clone()))?;
+        registry.register(Box::new(produce_failures.clone()))?;
+        registry.register(Box::new(queue_depth.clone()))?;
+        Ok(Self {
+            registry,
+            requests,
+            request_seconds,
+            events_produced,
+            produce_failures,
+            queue_depth,
+        })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+}
