@@ -54,6 +54,10 @@ fn field_of(path: &str, message: &str) -> String {
             rest.split('`').next()
         });
     match (parent, named) {
+        // serde_path_to_error already descends into an unknown field.
+        (parent, Some(name)) if parent == name || parent.ends_with(&format!(".{name}")) => {
+            parent.to_owned()
+        }
         ("", Some(name)) => name.to_owned(),
         (parent, Some(name)) => format!("{parent}.{name}"),
         (parent, None) => parent.to_owned(),

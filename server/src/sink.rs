@@ -1,5 +1,6 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 
@@ -46,15 +47,31 @@ pub trait EventSink: Send + Sync + 'static {
 }
 
 /// Keeps events in memory; can be told to fail, to exercise error paths.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemorySink {
     sent: Mutex<Vec<Vec<u8>>>,
     failures: Mutex<VecDeque<SinkError>>,
+    ready: AtomicBool,
+}
+
+impl Default for MemorySink {
+    fn default() -> Self {
+        Self {
+            sent: Mutex::default(),
+            failures: Mutex::default(),
+            ready: AtomicBool::new(true),
+        }
+    }
 }
 
 impl MemorySink {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// What readiness probes are told from now on.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
     }
 
     /// The next send fails with `error` (queued: one failure per call).
@@ -84,6 +101,6 @@ impl EventSink for MemorySink {
     }
 
     async fn ready(&self) -> bool {
-        lock(&self.failures).is_empty()
+        self.ready.load(Ordering::Relaxed)
     }
 }

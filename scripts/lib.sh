@@ -1,0 +1,86 @@
+# Shared pieces of Prism's scripts: idempotent installs and process helpers.
+# Sourced, not run. Every install step checks first and skips what is there,
+# so a second run costs seconds.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+TANSU_VERSION="0.6.0"
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# The Rust pieces every mode needs: fmt and clippy, the WASM target.
+ensure_rust() {
+  command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"
+  local installed
+  installed="$(rustup component list --installed 2>/dev/null || true)"
+  for c in rustfmt clippy; do
+    grep -q "^$c" <<<"$installed" || { log "adding rustup component $c"; rustup component add "$c"; }
+  done
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    log "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+}
+
+# The Kafka-compatible broker for the no-Docker run and the tests.
+ensure_tansu() {
+  if command -v tansu >/dev/null && tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+    return
+  fi
+  log "installing tansu $TANSU_VERSION (one-off, about 15-20 minutes on 2 cores)"
+  cargo install tansu --version "$TANSU_VERSION" --locked --features libsql
+}
+
+APT_UPDATED=""
+ensure_apt() { # ensure_apt COMMAND PACKAGE
+  command -v "$1" >/dev/null && return
+  command -v apt-get >/dev/null || die "$1 is missing and there is no apt-get: install $2 by hand"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  if [ -z "$APT_UPDATED" ]; then
+    log "apt-get update"
+    $sudo apt-get update -qq
+    APT_UPDATED=1
+  fi
+  log "installing $2"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null
+}
+
+# Starts tansu on 127.0.0.1:PORT with its SQLite file in DIR; sets TANSU_PID.
+start_tansu() { # start_tansu DIR PORT
+  local dir="$1" port="$2"
+  mkdir -p "$dir"
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    die "port $port is already in use; set PRISM_KAFKA_PORT to another port"
+  fi
+  # Its own session, so a Ctrl-C in the terminal reaches the producer first
+  # and the broker stays up until the producer has flushed.
+  (cd "$dir" && exec setsid tansu broker \
+      --listener-url "tcp://127.0.0.1:$port" \
+      --advertised-listener-url "tcp://127.0.0.1:$port" \
+      --storage-engine "sqlite://tansu.db" >"$dir/tansu.log" 2>&1) &
+  TANSU_PID=$!
+  wait_for_port "$port" 20 || die "tansu did not start; see $dir/tansu.log"
+}
+
+wait_for_port() { # wait_for_port PORT SECONDS
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+wait_for_http() { # wait_for_http URL SECONDS
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}

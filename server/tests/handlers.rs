@@ -1,0 +1,472 @@
+//! The HTTP contract, in process: every status code of `POST /api/v1/events`
+//! with an in-memory sink standing in for Kafka (our own trait boundary).
+
+use std::sync::{Arc, OnceLock};
+
+use actix_web::http::StatusCode;
+use actix_web::middleware::from_fn;
+use actix_web::{App, test, web};
+use prism_event::{EnrichedEvent, ErrorBody, ErrorCode};
+use prism_server::clock::FixedClock;
+use prism_server::enrich::AddressPolicy;
+use prism_server::metrics::Metrics;
+use prism_server::sink::{MemorySink, SinkError};
+use prism_server::ua::UaParser;
+use prism_server::{AppState, Limits, configure, record_request};
+use serde_json::{Value, json};
+use time::macros::datetime;
+
+const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+const LIMIT: usize = 4096;
+
+fn parser() -> Arc<UaParser> {
+    static PARSER: OnceLock<Arc<UaParser>> = OnceLock::new();
+    PARSER
+        .get_or_init(|| Arc::new(UaParser::new(64).unwrap()))
+        .clone()
+}
+
+fn state(sink: Arc<MemorySink>, address: AddressPolicy) -> web::Data<AppState> {
+    web::Data::new(AppState {
+        sink,
+        ua: parser(),
+        clock: Arc::new(FixedClock(datetime!(2026-11-22 05:00:00 UTC))),
+        metrics: Arc::new(Metrics::new().unwrap()),
+        limits: Limits {
+            max_body_bytes: LIMIT,
+            retry_after_s: 3,
+            address,
+        },
+    })
+}
+
+macro_rules! app {
+    ($state:expr) => {
+        test::init_service(
+            App::new()
+                .app_data($state.clone())
+                .wrap(from_fn(record_request))
+                .configure(configure),
+        )
+        .await
+    };
+}
+
+fn valid() -> Value {
+    json!({
+        "event_id": "01937a4e-8f2b-7c3d-9a1e-2b4c6d8e0f12",
+        "name": "Kim Minji",
+        "color": "blue",
+        "client_ts": "2026-11-22T04:00:00.123Z",
+        "navigator": {
+            "user_agent": CHROME,
+            "language": "ko-KR",
+            "screen": {"width": 1920, "height": 1080, "pixel_ratio": 1.0, "color_depth": 24},
+            "timezone": "Asia/Seoul"
+        }
+    })
+}
+
+/// `valid()` with one JSON pointer replaced (or removed when `None`).
+fn with(pointer: &str, value: Option<Value>) -> String {
+    let mut event = valid();
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    let target = event.pointer_mut(parent).unwrap().as_object_mut().unwrap();
+    match value {
+        Some(v) => target.insert(key.to_owned(), v),
+        None => target.remove(key),
+    };
+    event.to_string()
+}
+
+struct Case {
+    name: &'static str,
+    content_type: Option<&'static str>,
+    body: String,
+    status: StatusCode,
+    code: ErrorCode,
+    field: Option<&'static str>,
+}
+
+fn bad_inputs() -> Vec<Case> {
+    use ErrorCode::*;
+    let json = Some("application/json");
+    let case = |name, content_type, body: String, status, code, field| Case {
+        name,
+        content_type,
+        body,
+        status,
+        code,
+        field,
+    };
+    vec![
+        case(
+            "truncated JSON",
+            json,
+            r#"{"event_id": "#.into(),
+            StatusCode::BAD_REQUEST,
+            MalformedJson,
+            None,
+        ),
+        case(
+            "not JSON at all",
+            json,
+            "name=Kim&color=blue".into(),
+            StatusCode::BAD_REQUEST,
+            MalformedJson,
+            None,
+        ),
+        case(
+            "trailing garbage",
+            json,
+            format!("{} x", valid()),
+            StatusCode::BAD_REQUEST,
+            MalformedJson,
+            None,
+        ),
+        case(
+            "empty body",
+            json,
+            String::new(),
+            StatusCode::BAD_REQUEST,
+            MalformedJson,
+            None,
+        ),
+        case(
+            "text/plain",
+            Some("text/plain"),
+            valid().to_string(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            UnsupportedMediaType,
+            None,
+        ),
+        case(
+            "form content type",
+            Some("application/x-www-form-urlencoded"),
+            valid().to_string(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            UnsupportedMediaType,
+            None,
+        ),
+        case(
+            "no content type",
+            None,
+            valid().to_string(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            UnsupportedMediaType,
+            None,
+        ),
+        case(
+            "body over the limit",
+            json,
+            with("/navigator/referrer", Some(json!("r".repeat(LIMIT)))),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            PayloadTooLarge,
+            None,
+        ),
+        case(
+            "an array, not an object",
+            json,
+            "[]".into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidEvent,
+            None,
+        ),
+        case(
+            "unknown top-level field",
+            json,
+            with("/surprise", Some(json!(1))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidEvent,
+            Some("surprise"),
+        ),
+        case(
+            "colour outside the rainbow",
+            json,
+            with("/color", Some(json!("pink"))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidEvent,
+            Some("color"),
+        ),
+        case(
+            "colour missing",
+            json,
+            with("/color", None),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidEvent,
+            Some("color"),
+        ),
+        case(
+            "empty name",
+            json,
+            with("/name", Some(json!("   "))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidEvent,
+            Some("name"),
+        ),
+        case(
+            "name of 65 characters",
+            json,
+            with("/name", Some(json!("가".repeat(65)))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidEvent,
+            Some("name"),
+        ),
+        case(
+            "control character in the name",
+            json,
+            with("/name", Some(json!("Kim\u{7}"))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidEvent,
+            Some("name"),
+        ),
+        case(
+            "name is a number",
+            json,
+            with("/name", Some(json!(7))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidEvent,
+            Some("name"),
+        ),
+        case(
+            "event id not a UUID",
+            json,
+            with("/event_id", Some(json!("not-a-uuid"))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidEvent,
+            Some("event_id"),
+        ),
+        case(
+            "nil event id",
+            json,
+            with(
+                "/event_id",
+                Some(json!("00000000-0000-0000-0000-000000000000")),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidEvent,
+            Some("event_id"),
+        ),
+        case(
+            "client time not RFC 3339",
+            json,
+            with("/client_ts", Some(json!("22/11/2026"))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidEvent,
+            Some("client_ts"),
+        ),
+        case(
+            "navigator missing",
+            json,
+            with("/navigator", None),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidEvent,
+            Some("navigator"),
+        ),
+        case(
+            "user agent missing",
+            json,
+            with("/navigator/user_agent", None),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidEvent,
+            Some("navigator.user_agent"),
+        ),
+        case(
+            "user agent empty",
+            json,
+            with("/navigator/user_agent", Some(json!(""))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidEvent,
+            Some("navigator.user_agent"),
+        ),
+        case(
+            "screen width not a number",
+            json,
+            with("/navigator/screen/width", Some(json!("wide"))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidEvent,
+            Some("navigator.screen.width"),
+        ),
+    ]
+}
+
+#[actix_web::test]
+async fn every_bad_input_gets_its_status_and_an_error_body_naming_the_field() {
+    let sink = Arc::new(MemorySink::new());
+    let state = state(sink.clone(), AddressPolicy::default());
+    let app = app!(state);
+    for case in bad_inputs() {
+        let mut req = test::TestRequest::post()
+            .uri("/api/v1/events")
+            .set_payload(case.body.clone());
+        if let Some(ct) = case.content_type {
+            req = req.insert_header(("content-type", ct));
+        }
+        let res = test::call_service(&app, req.to_request()).await;
+        assert_eq!(res.status(), case.status, "{}", case.name);
+        let ct = res
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(ct.as_deref(), Some("application/json"), "{}", case.name);
+        let body: ErrorBody = test::read_body_json(res).await;
+        assert_eq!(body.error, case.code, "{}: {body:?}", case.name);
+        assert_eq!(body.field.as_deref(), case.field, "{}: {body:?}", case.name);
+        assert!(!body.message.is_empty(), "{}", case.name);
+    }
+    assert!(sink.sent().is_empty(), "no bad input may reach the sink");
+}
+
+async fn post(state: &web::Data<AppState>, body: String) -> (StatusCode, Option<String>, Value) {
+    let app = app!(state);
+    let req = test::TestRequest::post()
+        .uri("/api/v1/events")
+        .insert_header(("content-type", "application/json"))
+        .insert_header(("user-agent", CHROME))
+        .peer_addr("198.51.100.77:40000".parse().unwrap())
+        .set_payload(body)
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    let status = res.status();
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, retry_after, test::read_body_json(res).await)
+}
+
+#[actix_web::test]
+async fn a_valid_event_is_accepted_enriched_and_handed_to_the_sink() {
+    let sink = Arc::new(MemorySink::new());
+    let state = state(sink.clone(), AddressPolicy::default());
+    let (status, _, body) = post(&state, with("/navigator/brand_new_field", Some(json!(1)))).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        body,
+        json!({"event_id": "01937a4e-8f2b-7c3d-9a1e-2b4c6d8e0f12"})
+    );
+
+    let sent = sink.sent();
+    assert_eq!(sent.len(), 1);
+    let event: EnrichedEvent = serde_json::from_slice(&sent[0]).unwrap();
+    assert_eq!(event.schema_version, prism_event::SCHEMA_VERSION);
+    assert_eq!(event.received_at, datetime!(2026-11-22 05:00:00 UTC));
+    assert_eq!(event.client_ip, Some("198.51.100.77".parse().unwrap()));
+    assert_eq!(event.ua.browser.family, "Chrome");
+    assert_eq!(event.ua.browser.major.as_deref(), Some("131"));
+    assert_eq!(event.ua.os.family, "Linux");
+    assert_eq!(event.navigator.timezone.as_deref(), Some("Asia/Seoul"));
+}
+
+#[actix_web::test]
+async fn the_client_address_can_be_anonymised() {
+    let sink = Arc::new(MemorySink::new());
+    let state = state(
+        sink.clone(),
+        AddressPolicy {
+            trust_forwarded: false,
+            anonymize: true,
+        },
+    );
+    let (status, _, _) = post(&state, valid().to_string()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let event: EnrichedEvent = serde_json::from_slice(&sink.sent()[0]).unwrap();
+    assert_eq!(event.client_ip, Some("198.51.100.0".parse().unwrap()));
+}
+
+#[actix_web::test]
+async fn send_failures_become_503_with_retry_after_or_413() {
+    let sink = Arc::new(MemorySink::new());
+    let state = state(sink.clone(), AddressPolicy::default());
+    for (failure, status, retry_after) in [
+        (
+            SinkError::Unavailable("all brokers down".into()),
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("3"),
+        ),
+        (
+            SinkError::QueueFull,
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("3"),
+        ),
+        (SinkError::TooLarge, StatusCode::PAYLOAD_TOO_LARGE, None),
+    ] {
+        sink.fail_next(failure.clone());
+        let (got, got_retry_after, body) = post(&state, valid().to_string()).await;
+        assert_eq!(got, status, "{failure:?}");
+        assert_eq!(got_retry_after.as_deref(), retry_after, "{failure:?}");
+        let body: ErrorBody = serde_json::from_value(body).unwrap();
+        assert_eq!(
+            body.error.is_retryable(),
+            retry_after.is_some(),
+            "{failure:?}"
+        );
+    }
+    assert!(sink.sent().is_empty());
+    let (status, _, _) = post(&state, valid().to_string()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "a failure must not stick");
+}
+
+#[actix_web::test]
+async fn health_readiness_and_unknown_routes() {
+    let sink = Arc::new(MemorySink::new());
+    let state = state(sink.clone(), AddressPolicy::default());
+    let app = app!(state);
+    let get = |uri: &str| test::TestRequest::get().uri(uri).to_request();
+
+    assert_eq!(
+        test::call_service(&app, get("/healthz")).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        test::call_service(&app, get("/readyz")).await.status(),
+        StatusCode::OK
+    );
+    sink.set_ready(false);
+    let res = test::call_service(&app, get("/readyz")).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.headers().contains_key("retry-after"));
+    sink.set_ready(false);
+    assert_eq!(
+        test::call_service(&app, get("/healthz")).await.status(),
+        StatusCode::OK,
+        "health ignores Kafka"
+    );
+
+    let res = test::call_service(&app, get("/api/v1/events")).await;
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body: ErrorBody = test::read_body_json(res).await;
+    assert_eq!(body.error, ErrorCode::MethodNotAllowed);
+    let res = test::call_service(&app, get("/nowhere")).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn metrics_count_requests_by_route_and_status_without_personal_labels() {
+    let sink = Arc::new(MemorySink::new());
+    let state = state(sink.clone(), AddressPolicy::default());
+    post(&state, valid().to_string()).await;
+    post(&state, with("/color", Some(json!("pink")))).await;
+    sink.fail_next(SinkError::QueueFull);
+    post(&state, valid().to_string()).await;
+
+    let app = app!(state);
+    let res = test::call_service(&app, test::TestRequest::get().uri("/metrics").to_request()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+    for line in [
+        r#"prism_http_requests_total{route="/api/v1/events",status="202"} 1"#,
+        r#"prism_http_requests_total{route="/api/v1/events",status="422"} 1"#,
+        r#"prism_http_requests_total{route="/api/v1/events",status="503"} 1"#,
+        "prism_events_produced_total 1",
+        r#"prism_produce_failures_total{cause="queue_full"} 1"#,
+        "prism_producer_queue_depth 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
+    }
+    assert!(text.contains("prism_http_request_duration_seconds_bucket"));
+    assert!(!text.contains("Kim") && !text.contains("198.51.100") && !text.contains("Chrome"));
+}

@@ -1,0 +1,22 @@
+//! Real programs for integration tests: a tansu broker on a free port with
+//! its own SQLite file, child processes that are killed when dropped, and a
+//! plain rdkafka consumer to read topics back.
+//!
+//! Tests fail loudly when a needed program is missing; they never skip.
+
+mod kafka;
+mod process;
+mod tansu;
+
+pub use kafka::{Record, create_topic, read_records, topic_partitions};
+pub use process::{ChildProcess, free_port, wait_for_port};
+pub use tansu::Tansu;
+
+/// A name nobody else in this test run uses: topics and consumer groups are
+/// fresh per test so tests never see each other's data.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{n}", std::process::id())
+}
