@@ -33,7 +33,10 @@ fn per_call_us(iterations: usize, mut f: impl FnMut(usize)) -> f64 {
 fn main() {
     let started = Instant::now();
     let parser = UaParser::new(AGENTS.len() * 2).expect("uap-core rules compile");
-    println!("rules compiled in {:.0} ms", started.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "rules compiled in {:.0} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
 
     let rounds = 2_000;
     let n = rounds * AGENTS.len();
@@ -47,6 +50,9 @@ fn main() {
     let cached = per_call_us(n * 10, |i| {
         black_box(parser.parse(AGENTS[i % AGENTS.len()]));
     });
-    println!("ua_parse uncached: {uncached:.2} us/parse over {n} parses of {} agents", AGENTS.len());
+    println!(
+        "ua_parse uncached: {uncached:.2} us/parse over {n} parses of {} agents",
+        AGENTS.len()
+    );
     println!("ua_parse cached:   {cached:.3} us/parse (cache hit)");
 }

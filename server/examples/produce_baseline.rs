@@ -57,7 +57,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)));
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+    };
     println!(
         "baseline_events_per_s={:.0} ok={ok} failed={failed} p50_ms={:.2} p99_ms={:.2} in_flight={in_flight}",
         ok as f64 / elapsed,
@@ -72,5 +75,10 @@ fn sample_event() -> Result<EnrichedEvent, Box<dyn std::error::Error>> {
     let client: ClientEvent = serde_json::from_str(include_str!("../../bench/event.json"))?;
     let parser = prism_server::ua::UaParser::new(1)?;
     let ua = parser.parse_uncached(&client.navigator.user_agent);
-    Ok(EnrichedEvent::new(client, time::OffsetDateTime::now_utc(), Some([127, 0, 0, 1].into()), ua))
+    Ok(EnrichedEvent::new(
+        client,
+        time::OffsetDateTime::now_utc(),
+        Some([127, 0, 0, 1].into()),
+        ua,
+    ))
 }

@@ -21,11 +21,21 @@ fn uap_core_dir() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // Only this platform's dependencies: nothing to download for others.
     let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--filter-platform", &host])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--filter-platform",
+            &host,
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run cargo metadata");
-    assert!(out.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let manifest = metadata["packages"]
         .as_array()
@@ -74,13 +84,21 @@ fn report(what: &str, passed: usize, failures: &[String]) {
     let total = passed + failures.len();
     let rate = 100.0 * passed as f64 / total as f64;
     eprintln!("uap-core {what}: {passed}/{total} passed ({rate:.2} %)");
-    assert!(failures.is_empty(), "{what}: {} failures, first: {:#?}", failures.len(), &failures[..failures.len().min(5)]);
+    assert!(
+        failures.is_empty(),
+        "{what}: {} failures, first: {:#?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
 }
 
 #[test]
 fn the_embedded_rules_are_the_ones_the_crate_ships() {
     let shipped = std::fs::read_to_string(uap_core_dir().join("regexes.yaml")).unwrap();
-    assert!(shipped == UAP_CORE_REGEXES, "server/data/uap-core/regexes.yaml differs from the ua-parser package's");
+    assert!(
+        shipped == UAP_CORE_REGEXES,
+        "server/data/uap-core/regexes.yaml differs from the ua-parser package's"
+    );
 }
 
 #[test]
@@ -90,13 +108,30 @@ fn browsers_match_uap_core_test_ua() {
     let mut failures = Vec::new();
     for case in &cases {
         let got = parser.parse_uncached(&case.user_agent_string).browser;
-        let want = (case.family.as_str(), norm(&case.major), norm(&case.minor), norm(&case.patch));
-        let have = (got.family.as_str(), got.major.as_deref(), got.minor.as_deref(), got.patch.as_deref());
+        let want = (
+            case.family.as_str(),
+            norm(&case.major),
+            norm(&case.minor),
+            norm(&case.patch),
+        );
+        let have = (
+            got.family.as_str(),
+            got.major.as_deref(),
+            got.minor.as_deref(),
+            got.patch.as_deref(),
+        );
         if want != have {
-            failures.push(format!("{}: want {want:?}, got {have:?}", case.user_agent_string));
+            failures.push(format!(
+                "{}: want {want:?}, got {have:?}",
+                case.user_agent_string
+            ));
         }
     }
-    report("test_ua.yaml (browser)", cases.len() - failures.len(), &failures);
+    report(
+        "test_ua.yaml (browser)",
+        cases.len() - failures.len(),
+        &failures,
+    );
 }
 
 #[test]
@@ -106,10 +141,23 @@ fn operating_systems_match_uap_core_test_os() {
     let mut failures = Vec::new();
     for case in &cases {
         let got = parser.parse_uncached(&case.user_agent_string).os;
-        let want = (case.family.as_str(), norm(&case.major), norm(&case.minor), norm(&case.patch));
-        let have = (got.family.as_str(), got.major.as_deref(), got.minor.as_deref(), got.patch.as_deref());
+        let want = (
+            case.family.as_str(),
+            norm(&case.major),
+            norm(&case.minor),
+            norm(&case.patch),
+        );
+        let have = (
+            got.family.as_str(),
+            got.major.as_deref(),
+            got.minor.as_deref(),
+            got.patch.as_deref(),
+        );
         if want != have {
-            failures.push(format!("{}: want {want:?}, got {have:?}", case.user_agent_string));
+            failures.push(format!(
+                "{}: want {want:?}, got {have:?}",
+                case.user_agent_string
+            ));
         }
     }
     report("test_os.yaml (os)", cases.len() - failures.len(), &failures);
@@ -123,10 +171,21 @@ fn devices_match_uap_core_test_device() {
     for case in &cases {
         let got = parser.parse_uncached(&case.user_agent_string).device;
         let want = (case.family.as_str(), norm(&case.brand), norm(&case.model));
-        let have = (got.family.as_str(), got.brand.as_deref(), got.model.as_deref());
+        let have = (
+            got.family.as_str(),
+            got.brand.as_deref(),
+            got.model.as_deref(),
+        );
         if want != have {
-            failures.push(format!("{}: want {want:?}, got {have:?}", case.user_agent_string));
+            failures.push(format!(
+                "{}: want {want:?}, got {have:?}",
+                case.user_agent_string
+            ));
         }
     }
-    report("test_device.yaml (device)", cases.len() - failures.len(), &failures);
+    report(
+        "test_device.yaml (device)",
+        cases.len() - failures.len(),
+        &failures,
+    );
 }
