@@ -8,6 +8,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"
 
 TANSU_VERSION="0.6.0"
+TRUNK_VERSION="0.21.14"   # 0.22 needs rustc 1.96
+BINARYEN_VERSION="123.0.0" # Debian's binaryen 108 breaks the bundle at run time
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -33,6 +35,42 @@ ensure_tansu() {
   fi
   log "installing tansu $TANSU_VERSION (one-off, about 15-20 minutes on 2 cores)"
   cargo install tansu --version "$TANSU_VERSION" --locked --features libsql
+}
+
+# The page's build tools, all offline-capable: trunk, wasm-bindgen-cli at
+# exactly the Cargo.lock version, wasm-opt from npm binaryen.
+ensure_wasm_tools() {
+  if ! trunk --version 2>/dev/null | grep -q "$TRUNK_VERSION"; then
+    log "installing trunk $TRUNK_VERSION (one-off, about 11 minutes)"
+    cargo install trunk --version "$TRUNK_VERSION" --locked
+  fi
+  local wbg
+  wbg="$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' "$ROOT/Cargo.lock")"
+  [ -n "$wbg" ] || die "no wasm-bindgen version in Cargo.lock"
+  if ! wasm-bindgen --version 2>/dev/null | grep -q " $wbg"; then
+    log "installing wasm-bindgen-cli $wbg (one-off, about 3 minutes)"
+    # Not --locked: its lockfile pins a crate version the registry lacks.
+    cargo install wasm-bindgen-cli --version "$wbg" --force
+  fi
+  if ! wasm-opt --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*}"; then
+    ensure_apt npm npm
+    log "installing wasm-opt (npm binaryen@$BINARYEN_VERSION)"
+    npm install --global --silent "binaryen@$BINARYEN_VERSION"
+    hash -r
+    wasm-opt --version | grep -q "version ${BINARYEN_VERSION%%.*}" \
+      || die "wasm-opt on PATH is not binaryen ${BINARYEN_VERSION%%.*}: $(command -v wasm-opt)"
+  fi
+}
+
+# Debian's Chromium and its driver, for the browser tests.
+ensure_chromium() {
+  ensure_apt chromium chromium
+  ensure_apt chromedriver chromium-driver
+}
+
+build_page() {
+  log "building the page (trunk build --release)"
+  TRUNK_SKIP_VERSION_CHECK=true trunk build --release
 }
 
 APT_UPDATED=""

@@ -29,10 +29,11 @@ pub struct Config {
     #[arg(long, env = "PRISM_REPLICATION_FACTOR")]
     pub replication_factor: Option<i32>,
 
-    /// Directory served at `/` (the built page). Nothing is served there
-    /// when unset.
-    #[arg(long, env = "PRISM_STATIC_DIR")]
-    pub static_dir: Option<PathBuf>,
+    /// Directory served at `/`: the page as Trunk builds it. When it holds
+    /// no `index.html` the API still runs and a warning says no page is
+    /// served.
+    #[arg(long, env = "PRISM_STATIC_DIR", default_value = "dist")]
+    pub static_dir: PathBuf,
 
     /// Largest accepted request body, in bytes; larger bodies get 413.
     #[arg(long, env = "PRISM_MAX_BODY_BYTES", default_value_t = 64 * 1024)]

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
-use tracing::info;
+use tracing::{info, warn};
 
 pub use config::Config;
 pub use routes::{AppState, Limits, configure, record_request, serve_static};
@@ -38,8 +38,6 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
-    #[error("static directory {0} does not exist")]
-    StaticDir(std::path::PathBuf),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -47,8 +45,12 @@ pub enum StartError {
 /// Runs the server on `listener` until SIGINT/SIGTERM, then stops accepting,
 /// finishes in-flight requests and flushes the producer.
 pub async fn run(config: Config, listener: TcpListener) -> Result<(), StartError> {
-    if let Some(dir) = config.static_dir.as_ref().filter(|d| !d.is_dir()) {
-        return Err(StartError::StaticDir(dir.clone()));
+    let static_dir = Some(config.static_dir.clone()).filter(|d| d.join("index.html").is_file());
+    if static_dir.is_none() {
+        warn!(
+            dir = %config.static_dir.display(),
+            "no built page there (run `trunk build --release`); serving the API only"
+        );
     }
     let ua = Arc::new(ua::UaParser::new(config.ua_cache_entries)?);
     let metrics = Arc::new(metrics::Metrics::new()?);
@@ -70,7 +72,6 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), StartError
             },
         },
     });
-    let static_dir = config.static_dir.clone();
     let address = listener.local_addr()?;
     let mut server = HttpServer::new(move || {
         App::new()

@@ -2,63 +2,22 @@
 //! with a plain rdkafka consumer.
 
 use std::collections::{BTreeMap, HashSet};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use prism_event::EnrichedEvent;
-use prism_testkit::{ChildProcess, Tansu, free_port, read_records, topic_partitions, unique};
+use prism_testkit::{Producer, Tansu, read_records, topic_partitions, unique};
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
 const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
-struct Server {
-    process: ChildProcess,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start(brokers: &str, topic: &str, env: &[(&str, &str)]) -> Self {
-        let port = free_port();
-        let dir = tempfile::tempdir().unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_prism-server"));
-        command
-            .env("PRISM_BIND", format!("127.0.0.1:{port}"))
-            .env("PRISM_KAFKA_BROKERS", brokers)
-            .env("PRISM_TOPIC", topic)
-            .env("PRISM_WORKERS", "2")
-            .env("RUST_LOG", "info");
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let process = ChildProcess::spawn("prism-server", command, &dir.path().join("server.log"));
-        // The socket is bound before Kafka is checked; only /healthz answering
-        // means the server is up.
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let probe = Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .unwrap();
-        while !probe
-            .get(format!("{url}/healthz"))
-            .send()
-            .is_ok_and(|r| r.status() == 200)
-        {
-            assert!(
-                Instant::now() < deadline,
-                "prism-server did not come up:\n{}",
-                process.output()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Self {
-            process,
-            url,
-            _dir: dir,
-        }
-    }
+fn start_server(brokers: &str, topic: &str, env: &[(&str, &str)]) -> Producer {
+    Producer::start(
+        env!("CARGO_BIN_EXE_prism-server").as_ref(),
+        brokers,
+        topic,
+        env,
+    )
 }
 
 fn client() -> Client {
@@ -87,7 +46,7 @@ fn event(name: &str, color: &str) -> Value {
     })
 }
 
-fn post(client: &Client, server: &Server, body: &Value) -> reqwest::blocking::Response {
+fn post(client: &Client, server: &Producer, body: &Value) -> reqwest::blocking::Response {
     client
         .post(format!("{}/api/v1/events", server.url))
         .header("user-agent", CHROME)
@@ -100,7 +59,7 @@ fn post(client: &Client, server: &Server, body: &Value) -> reqwest::blocking::Re
 fn a_posted_event_is_read_back_from_kafka_enriched() {
     let tansu = Tansu::start();
     let topic = unique("select-color");
-    let server = Server::start(&tansu.brokers(), &topic, &[]);
+    let server = start_server(&tansu.brokers(), &topic, &[]);
     let sent = event("Kim Minji", "indigo");
 
     let res = post(&client(), &server, &sent);
@@ -129,7 +88,7 @@ fn a_posted_event_is_read_back_from_kafka_enriched() {
 fn a_hundred_posts_land_once_each_spread_over_both_partitions() {
     let tansu = Tansu::start();
     let topic = unique("select-color");
-    let server = Server::start(&tansu.brokers(), &topic, &[]);
+    let server = start_server(&tansu.brokers(), &topic, &[]);
     let colors = [
         "red", "orange", "yellow", "green", "blue", "indigo", "violet",
     ];
@@ -181,14 +140,14 @@ fn the_topic_is_created_with_two_partitions_and_a_second_start_is_a_no_op() {
     let topic = unique("select-color");
     assert_eq!(topic_partitions(&tansu.brokers(), &topic), None);
 
-    let mut first = Server::start(&tansu.brokers(), &topic, &[]);
+    let mut first = start_server(&tansu.brokers(), &topic, &[]);
     assert_eq!(topic_partitions(&tansu.brokers(), &topic), Some(2));
     assert!(
         first.process.terminate(Duration::from_secs(20)),
         "clean exit on SIGTERM"
     );
 
-    let second = Server::start(&tansu.brokers(), &topic, &[]);
+    let second = start_server(&tansu.brokers(), &topic, &[]);
     let ready = client()
         .get(format!("{}/readyz", second.url))
         .send()
@@ -206,7 +165,7 @@ fn the_topic_is_created_with_two_partitions_and_a_second_start_is_a_no_op() {
 fn a_stopped_broker_gives_503_quickly_and_the_server_recovers_without_restart() {
     let mut tansu = Tansu::start();
     let topic = unique("select-color");
-    let mut server = Server::start(
+    let mut server = start_server(
         &tansu.brokers(),
         &topic,
         &[("PRISM_DELIVERY_TIMEOUT_MS", "3000")],

@@ -1,15 +1,20 @@
 //! Real programs for integration tests: a tansu broker on a free port with
 //! its own SQLite file, child processes that are killed when dropped, and a
-//! plain rdkafka consumer to read topics back.
+//! plain rdkafka consumer to read topics back, `prism-server` as a process,
+//! and chromedriver for browser tests.
 //!
 //! Tests fail loudly when a needed program is missing; they never skip.
 
+mod chrome;
 mod kafka;
 mod process;
+mod producer;
 mod tansu;
 
+pub use chrome::{CHROMIUM_ARGS, ChromeDriver};
 pub use kafka::{Record, create_topic, read_records, topic_partitions};
 pub use process::{ChildProcess, free_port, wait_for_port};
+pub use producer::Producer;
 pub use tansu::Tansu;
 
 /// A name nobody else in this test run uses: topics and consumer groups are
