@@ -54,7 +54,7 @@ async fn type_into(input: &HtmlInputElement, value: &str) {
 async fn the_name_field_explains_what_is_wrong_and_clears_when_fixed() {
     let root = container();
     let name = RwSignal::new(String::new());
-    let _mounted = leptos::mount::mount_to(
+    let _mounted = mount_to(
         root.clone(),
         move || view! { <NameField name lang=lang() /> },
     );
@@ -92,7 +92,7 @@ async fn the_name_field_explains_what_is_wrong_and_clears_when_fixed() {
 async fn colour_buttons_are_real_buttons_enabled_only_for_a_valid_name() {
     browser::storage().unwrap().clear().unwrap();
     let root = container();
-    let _mounted = leptos::mount::mount_to(root.clone(), prism_frontend::App);
+    let _mounted = mount_to(root.clone(), prism_frontend::App);
     for color in Color::ALL {
         let button = find(&root, &format!("color-{}", color.as_str()));
         assert_eq!(button.tag_name(), "BUTTON");
@@ -155,7 +155,7 @@ async fn the_status_line_shows_errors_and_the_queued_state() {
     let root = container();
     let status = RwSignal::new(Status::Idle);
     let dropped = RwSignal::new(0usize);
-    let _mounted = leptos::mount::mount_to(
+    let _mounted = mount_to(
         root.clone(),
         move || view! { <StatusLine lang=lang() status dropped /> },
     );
