@@ -4,7 +4,8 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 /// One record read back from Kafka.
 #[derive(Debug, Clone)]
@@ -12,6 +13,8 @@ pub struct Record {
     pub partition: i32,
     pub offset: i64,
     pub payload: Vec<u8>,
+    /// Header name and value (lossy UTF-8).
+    pub headers: Vec<(String, String)>,
 }
 
 /// Reads `topic` from the beginning with a fresh consumer group until
@@ -34,6 +37,17 @@ pub fn read_records(brokers: &str, topic: &str, expected: usize, timeout: Durati
                 partition: m.partition(),
                 offset: m.offset(),
                 payload: m.payload().unwrap_or_default().to_vec(),
+                headers: m
+                    .headers()
+                    .map(|hs| {
+                        hs.iter()
+                            .map(|h| {
+                                let value = String::from_utf8_lossy(h.value.unwrap_or_default());
+                                (h.key.to_owned(), value.into_owned())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             }),
             Some(Err(e)) => eprintln!("consumer error (retrying): {e}"),
             None => {}
@@ -71,4 +85,34 @@ pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
     for r in results.expect("create_topics request") {
         r.expect("create the topic");
     }
+}
+
+/// Produces `payloads` to `topic` without keys (acks=1) and waits until all
+/// are acknowledged.
+pub fn produce(brokers: &str, topic: &str, payloads: &[Vec<u8>]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("acks", "1")
+        .set("linger.ms", "5")
+        .create()
+        .expect("create a producer");
+    for payload in payloads {
+        loop {
+            match producer.send(BaseRecord::<(), [u8]>::to(topic).payload(payload)) {
+                Ok(()) => break,
+                Err((e, _)) => {
+                    // Queue full: let deliveries drain, then try again.
+                    assert!(
+                        e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                        "produce: {e}"
+                    );
+                    producer.poll(Duration::from_millis(50));
+                }
+            }
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer
+        .flush(Duration::from_secs(60))
+        .expect("all records acknowledged");
 }

@@ -12,7 +12,7 @@ mod producer;
 mod tansu;
 
 pub use chrome::{CHROMIUM_ARGS, ChromeDriver};
-pub use kafka::{Record, create_topic, read_records, topic_partitions};
+pub use kafka::{Record, create_topic, produce, read_records, topic_partitions};
 pub use process::{ChildProcess, free_port, wait_for_port};
 pub use producer::Producer;
 pub use tansu::Tansu;

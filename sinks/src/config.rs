@@ -1,0 +1,53 @@
+use std::time::Duration;
+
+use clap::Args;
+
+/// What every sink worker needs to consume the topic.
+#[derive(Debug, Clone, Args)]
+pub struct ConsumerConfig {
+    /// Kafka bootstrap servers, a comma-separated list of `host:port`.
+    #[arg(long, env = "PRISM_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+
+    /// Topic to consume.
+    #[arg(long, env = "PRISM_TOPIC", default_value = "select-color")]
+    pub topic: String,
+
+    /// Topic that records which are not valid events are copied to, with the
+    /// reason in the `prism-error` header.
+    #[arg(long, env = "PRISM_DLQ_TOPIC", default_value = "select-color-dlq")]
+    pub dlq_topic: String,
+
+    /// Address for `/metrics`, `/healthz` and `/readyz`, `host:port`.
+    #[arg(long, env = "PRISM_METRICS_BIND", default_value = "127.0.0.1:9464")]
+    pub metrics_bind: String,
+
+    /// Milliseconds without heartbeats before the group gives this worker's
+    /// partitions to another (`session.timeout.ms`).
+    #[arg(long, env = "PRISM_SESSION_TIMEOUT_MS", default_value_t = 10_000)]
+    pub session_timeout_ms: u32,
+
+    /// Longest wait between retries while the target is failing, in
+    /// milliseconds.
+    #[arg(long, env = "PRISM_RETRY_MAX_MS", default_value_t = 30_000)]
+    pub retry_max_ms: u64,
+
+    /// Extra librdkafka setting as `key=value` for the consumer and the
+    /// dead-letter producer (e.g. `security.protocol=SASL_SSL`); repeat the
+    /// flag, or separate entries with commas in the environment variable.
+    #[arg(long = "kafka-option", env = "PRISM_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value)]
+    pub kafka_options: Vec<(String, String)>,
+}
+
+impl ConsumerConfig {
+    pub fn retry_max(&self) -> Duration {
+        Duration::from_millis(self.retry_max_ms)
+    }
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
+        _ => Err(format!("expected key=value, got `{s}`")),
+    }
+}

@@ -1,0 +1,74 @@
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// A sink worker's Prometheus metrics, labelled by sink (`hdfs`,
+/// `elasticsearch`) through a constant label.
+pub struct SinkMetrics {
+    registry: Registry,
+    pub consumed: IntCounter,
+    pub written: IntCounter,
+    pub dead_lettered: IntCounter,
+    pub skipped: IntCounter,
+    pub batch_seconds: Histogram,
+    pub lag: IntGaugeVec,
+    pub target_up: IntGauge,
+}
+
+impl SinkMetrics {
+    pub fn new(sink: &str) -> Result<Self, prometheus::Error> {
+        let labels = [("sink".to_owned(), sink.to_owned())].into_iter().collect();
+        let registry = Registry::new_custom(Some("prism_sink".into()), Some(labels))?;
+        let consumed = IntCounter::new("records_consumed_total", "Records read from Kafka")?;
+        let written =
+            IntCounter::new("records_written_total", "Events made durable in the target")?;
+        let dead_lettered = IntCounter::new(
+            "records_dead_lettered_total",
+            "Records copied to the dead-letter topic",
+        )?;
+        let skipped = IntCounter::new(
+            "records_skipped_total",
+            "Records read again after a restart that the target already holds",
+        )?;
+        let batch_seconds = Histogram::with_opts(
+            HistogramOpts::new("batch_duration_seconds", "Time to make one batch durable").buckets(
+                vec![
+                    0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                ],
+            ),
+        )?;
+        let lag = IntGaugeVec::new(
+            Opts::new(
+                "consumer_lag",
+                "Records behind the partition's high watermark",
+            ),
+            &["partition"],
+        )?;
+        let target_up = IntGauge::new("target_up", "1 while the target accepts writes")?;
+        registry.register(Box::new(consumed.clone()))?;
+        registry.register(Box::new(written.clone()))?;
+        registry.register(Box::new(dead_lettered.clone()))?;
+        registry.register(Box::new(skipped.clone()))?;
+        registry.register(Box::new(batch_seconds.clone()))?;
+        registry.register(Box::new(lag.clone()))?;
+        registry.register(Box::new(target_up.clone()))?;
+        target_up.set(1);
+        Ok(Self {
+            registry,
+            consumed,
+            written,
+            dead_lettered,
+            skipped,
+            batch_seconds,
+            lag,
+            target_up,
+        })
+    }
+
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+}

@@ -1,0 +1,433 @@
+//! `prism-hdfs-sink` as a real process: tansu for Kafka, a temporary
+//! directory for the lake.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use prism_event::{Device, EnrichedEvent, Navigator, Software, UserAgent};
+use prism_sinks::hdfs::layout::{Bucket, event_time, parse_file_name};
+use prism_testkit::{ChildProcess, Tansu, create_topic, free_port, produce, read_records, unique};
+use time::OffsetDateTime;
+use time::macros::datetime;
+use uuid::Uuid;
+
+const SKEW: Duration = Duration::from_secs(600);
+
+struct Sink {
+    process: ChildProcess,
+    metrics: String,
+}
+
+struct Scenario {
+    tansu: Tansu,
+    topic: String,
+    group: String,
+    lake: tempfile::TempDir,
+    logs: tempfile::TempDir,
+    starts: std::sync::atomic::AtomicU32,
+}
+
+impl Scenario {
+    fn new() -> Self {
+        let tansu = Tansu::start();
+        let topic = unique("select-color");
+        create_topic(&tansu.brokers(), &topic, 2);
+        Self {
+            tansu,
+            topic,
+            group: unique("prism-hdfs"),
+            lake: tempfile::tempdir().unwrap(),
+            logs: tempfile::tempdir().unwrap(),
+            starts: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    fn start_sink(&self, env: &[(&str, &str)]) -> Sink {
+        let start = self
+            .starts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_prism-hdfs-sink"));
+        command
+            .env("PRISM_KAFKA_BROKERS", self.tansu.brokers())
+            .env("PRISM_TOPIC", &self.topic)
+            .env("PRISM_DLQ_TOPIC", format!("{}-dlq", self.topic))
+            .env("PRISM_GROUP", &self.group)
+            .env(
+                "PRISM_HDFS_TARGET",
+                format!("file://{}", self.lake.path().display()),
+            )
+            .env("PRISM_METRICS_BIND", format!("127.0.0.1:{port}"))
+            .env("PRISM_SESSION_TIMEOUT_MS", "6000")
+            .env("PRISM_ROTATE_AGE_MS", "1000")
+            .env("PRISM_RETRY_MAX_MS", "1000")
+            .env("RUST_LOG", "info");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let log = self.logs.path().join(format!("sink-{start}.log"));
+        Sink {
+            process: ChildProcess::spawn("prism-hdfs-sink", command, &log),
+            metrics: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    fn produce(&self, events: &[EnrichedEvent]) {
+        let payloads: Vec<Vec<u8>> = events
+            .iter()
+            .map(|e| serde_json::to_vec(e).unwrap())
+            .collect();
+        produce(&self.tansu.brokers(), &self.topic, &payloads);
+    }
+
+    /// Every final file under the lake: its path relative to the root and
+    /// the events in it.
+    fn files(&self) -> Vec<(String, Vec<EnrichedEvent>)> {
+        let mut files = Vec::new();
+        walk(self.lake.path(), &mut |path| {
+            let rel = path
+                .strip_prefix(self.lake.path())
+                .unwrap()
+                .display()
+                .to_string();
+            if rel.starts_with("_tmp") {
+                return;
+            }
+            let text = std::fs::read_to_string(path).unwrap();
+            let events = text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            files.push((rel, events));
+        });
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        files
+    }
+
+    fn events(&self) -> Vec<EnrichedEvent> {
+        self.files().into_iter().flat_map(|(_, e)| e).collect()
+    }
+
+    /// Waits until the lake holds `n` events; returns how many it holds.
+    fn wait_for_events(&self, n: usize, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let count = self.events().len();
+            if count >= n || Instant::now() > deadline {
+                return count;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(&path, f)
+        } else {
+            f(&path)
+        }
+    }
+}
+
+fn event(i: usize, client_ts: OffsetDateTime) -> EnrichedEvent {
+    EnrichedEvent {
+        schema_version: prism_event::SCHEMA_VERSION,
+        event_id: Uuid::now_v7(),
+        name: format!("user {i}"),
+        color: prism_event::Color::ALL[i % 7],
+        client_ts,
+        received_at: client_ts + time::Duration::seconds(1),
+        client_ip: None,
+        navigator: Navigator {
+            user_agent: "Mozilla/5.0".into(),
+            ..Navigator::default()
+        },
+        ua: UserAgent {
+            browser: Software {
+                family: "Chrome".into(),
+                ..Software::default()
+            },
+            os: Software {
+                family: "Linux".into(),
+                ..Software::default()
+            },
+            device: Device {
+                family: "Other".into(),
+                ..Device::default()
+            },
+        },
+    }
+}
+
+fn now_events(n: usize) -> Vec<EnrichedEvent> {
+    (0..n)
+        .map(|i| event(i, OffsetDateTime::now_utc()))
+        .collect()
+}
+
+fn get(url: &str) -> (u16, String) {
+    match reqwest::blocking::get(url) {
+        Ok(r) => (r.status().as_u16(), r.text().unwrap_or_default()),
+        Err(_) => (0, String::new()),
+    }
+}
+
+fn metric(sink: &Sink, name: &str) -> f64 {
+    let (_, text) = get(&format!("{}/metrics", sink.metrics));
+    text.lines()
+        .find(|l| l.starts_with(name) && !l.starts_with('#'))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Asserts each event is present exactly once and nothing else is.
+fn assert_exactly_once(sent: &[EnrichedEvent], landed: &[EnrichedEvent]) {
+    let mut counts: HashMap<Uuid, usize> = HashMap::new();
+    for e in landed {
+        *counts.entry(e.event_id).or_default() += 1;
+    }
+    let duplicates = counts.values().filter(|c| **c > 1).count();
+    let lost = sent
+        .iter()
+        .filter(|e| !counts.contains_key(&e.event_id))
+        .count();
+    assert_eq!(
+        (lost, duplicates),
+        (0, 0),
+        "lost, duplicated (of {} sent, {} landed)",
+        sent.len(),
+        landed.len()
+    );
+    assert_eq!(landed.len(), sent.len());
+}
+
+#[test]
+fn every_event_lands_once_filed_by_event_time_in_the_hive_layout() {
+    let s = Scenario::new();
+    let _sink = s.start_sink(&[]);
+    let hours = [
+        datetime!(2026-11-22 03:59:58 UTC),
+        datetime!(2026-11-22 04:30:00 UTC),
+        datetime!(2026-11-23 00:00:01 UTC),
+    ];
+    let mut sent: Vec<EnrichedEvent> = (0..300).map(|i| event(i, hours[i % 3])).collect();
+    let mut wild = event(300, datetime!(1999-12-31 23:59:59 UTC));
+    wild.received_at = datetime!(2026-11-22 05:10:00 UTC);
+    sent.push(wild.clone());
+    s.produce(&sent);
+
+    assert_eq!(
+        s.wait_for_events(sent.len(), Duration::from_secs(60)),
+        sent.len()
+    );
+    let files = s.files();
+    for (path, events) in &files {
+        let name = path.rsplit('/').next().unwrap();
+        let (partition, first, last) =
+            parse_file_name(&s.topic, name).unwrap_or_else(|| panic!("bad name {path}"));
+        assert!((0..2).contains(&partition) && first <= last, "{path}");
+        assert!(events.len() as i64 <= last - first + 1, "{path}");
+        for e in events {
+            let dir = Bucket::of(event_time(e, SKEW)).dir(&s.topic);
+            assert_eq!(format!("{dir}{name}"), *path, "filed by event time");
+        }
+    }
+    assert!(
+        files
+            .iter()
+            .any(|(p, _)| p.contains("/dt=2026-11-23/hour=00/"))
+    );
+    assert!(
+        files
+            .iter()
+            .any(|(p, _)| p.contains("/dt=2026-11-22/hour=03/"))
+    );
+    let wild_file = files
+        .iter()
+        .find(|(_, es)| es.iter().any(|e| e.event_id == wild.event_id))
+        .unwrap();
+    assert!(
+        wild_file.0.contains("/dt=2026-11-22/hour=05/"),
+        "a wild client clock files under received_at: {}",
+        wild_file.0
+    );
+    assert_exactly_once(&sent, &s.events());
+}
+
+#[test]
+fn kill_9_five_times_mid_stream_loses_and_duplicates_nothing() {
+    let s = Scenario::new();
+    let sent = now_events(3_000);
+    let env = [
+        ("PRISM_ROTATE_RECORDS", "40"),
+        ("PRISM_ROTATE_AGE_MS", "300"),
+    ];
+    std::thread::scope(|scope| {
+        let producer = scope.spawn(|| {
+            for chunk in sent.chunks(100) {
+                s.produce(chunk);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        for round in 0..5 {
+            let mut sink = s.start_sink(&env);
+            std::thread::sleep(Duration::from_millis(1_500 + 300 * round));
+            sink.process.kill();
+        }
+        producer.join().unwrap();
+    });
+    let before_final = s.events().len();
+    let _sink = s.start_sink(&env);
+    let landed = s.wait_for_events(sent.len(), Duration::from_secs(90));
+    eprintln!("after 5 kills: {before_final} events had landed; after the final start: {landed}");
+    assert!(before_final > 0, "the killed sinks made progress");
+    assert_exactly_once(&sent, &s.events());
+}
+
+#[test]
+fn files_rotate_by_count_and_by_age_on_a_quiet_topic() {
+    let s = Scenario::new();
+    let _sink = s.start_sink(&[
+        ("PRISM_ROTATE_RECORDS", "100"),
+        ("PRISM_ROTATE_AGE_MS", "2000"),
+    ]);
+    let sent = now_events(450);
+    s.produce(&sent);
+    let produced_at = Instant::now();
+    assert_eq!(
+        s.wait_for_events(sent.len(), Duration::from_secs(30)),
+        sent.len()
+    );
+    let visible_after = produced_at.elapsed();
+    let sizes: Vec<usize> = s.files().iter().map(|(_, e)| e.len()).collect();
+    assert!(sizes.iter().all(|n| *n <= 100), "{sizes:?}");
+    assert!(
+        sizes.iter().filter(|n| **n == 100).count() >= 3,
+        "count rotation: {sizes:?}"
+    );
+    // The tails never reach 100 records; only the age bound can close them.
+    assert!(
+        visible_after < Duration::from_secs(2 + 4),
+        "tail visible after {visible_after:?}"
+    );
+    assert_exactly_once(&sent, &s.events());
+}
+
+#[test]
+fn two_sinks_share_the_partitions_and_one_takes_over_when_the_other_stops() {
+    let s = Scenario::new();
+    let mut first = s.start_sink(&[]);
+    let second = s.start_sink(&[]);
+    std::thread::sleep(Duration::from_secs(4));
+    let mut sent = now_events(400);
+    s.produce(&sent);
+    assert_eq!(
+        s.wait_for_events(sent.len(), Duration::from_secs(60)),
+        sent.len()
+    );
+    let (a, b) = (
+        metric(&first, "prism_sink_records_consumed_total"),
+        metric(&second, "prism_sink_records_consumed_total"),
+    );
+    assert!(a > 0.0 && b > 0.0, "both workers consumed: {a} and {b}");
+
+    assert!(
+        first.process.terminate(Duration::from_secs(30)),
+        "clean exit on SIGTERM"
+    );
+    let more = now_events(200);
+    s.produce(&more);
+    sent.extend(more);
+    assert_eq!(
+        s.wait_for_events(sent.len(), Duration::from_secs(60)),
+        sent.len()
+    );
+    assert_exactly_once(&sent, &s.events());
+}
+
+#[test]
+fn an_unwritable_target_pauses_loading_and_nothing_is_lost() {
+    let s = Scenario::new();
+    let sink = s.start_sink(&[]);
+    let mut sent = now_events(100);
+    s.produce(&sent);
+    assert_eq!(s.wait_for_events(100, Duration::from_secs(30)), 100);
+
+    // A regular file where the temporary directory belongs: every write
+    // fails, even for root.
+    let tmp = s.lake.path().join("_tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::write(&tmp, b"in the way").unwrap();
+    let more = now_events(100);
+    s.produce(&more);
+    sent.extend(more);
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(s.events().len(), 100, "nothing can be written meanwhile");
+    assert_eq!(
+        get(&format!("{}/readyz", sink.metrics)).0,
+        503,
+        "not ready while the target fails"
+    );
+    assert_eq!(metric(&sink, "prism_sink_target_up"), 0.0);
+
+    std::fs::remove_file(&tmp).unwrap();
+    assert_eq!(
+        s.wait_for_events(sent.len(), Duration::from_secs(30)),
+        sent.len()
+    );
+    assert_eq!(get(&format!("{}/readyz", sink.metrics)).0, 200);
+    assert_exactly_once(&sent, &s.events());
+}
+
+#[test]
+fn a_poison_record_goes_to_the_dead_letter_topic_and_the_flow_continues() {
+    let s = Scenario::new();
+    let _sink = s.start_sink(&[]);
+    let good = now_events(2);
+    let payloads = vec![
+        serde_json::to_vec(&good[0]).unwrap(),
+        b"this is not JSON".to_vec(),
+        br#"{"schema_version":1,"name":"no id"}"#.to_vec(),
+        serde_json::to_vec(&good[1]).unwrap(),
+    ];
+    produce(&s.tansu.brokers(), &s.topic, &payloads);
+    assert_eq!(s.wait_for_events(2, Duration::from_secs(30)), 2);
+    assert_exactly_once(&good, &s.events());
+
+    let dead = read_records(
+        &s.tansu.brokers(),
+        &format!("{}-dlq", s.topic),
+        2,
+        Duration::from_secs(30),
+    );
+    assert_eq!(dead.len(), 2);
+    let bodies: Vec<&[u8]> = dead.iter().map(|r| r.payload.as_slice()).collect();
+    assert!(bodies.contains(&b"this is not JSON".as_slice()));
+    for r in &dead {
+        let reason = r
+            .headers
+            .iter()
+            .find(|(k, _)| k == "prism-error")
+            .map(|(_, v)| v.as_str());
+        assert!(
+            reason.is_some_and(|r| r.contains("not a valid enriched event")),
+            "{:?}",
+            r.headers
+        );
+        assert!(
+            r.headers
+                .iter()
+                .any(|(k, v)| k == "prism-source-topic" && *v == s.topic)
+        );
+    }
+}
