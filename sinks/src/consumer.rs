@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use prism_event::EnrichedEvent;
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
@@ -31,6 +32,9 @@ use crate::sink::{Incoming, Sink, TargetError};
 /// How often age-based work (rotation, time-based batches) is checked when
 /// no records arrive.
 const TICK: Duration = Duration::from_millis(200);
+
+/// Records taken from the consumer per loop iteration, at most.
+const MAX_PENDING: usize = 1_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -177,7 +181,17 @@ pub async fn run<S: Sink>(
         tokio::select! {
             _ = shutdown.changed() => break,
             received = tokio::time::timeout(wait, consumer.recv()) => match received {
-                Ok(Ok(message)) => state.receive(&message),
+                Ok(Ok(message)) => {
+                    state.receive(&message);
+                    // Take what is already fetched without waiting, so the
+                    // per-iteration work is shared by many records.
+                    while state.pending.len() < MAX_PENDING {
+                        match consumer.recv().now_or_never() {
+                            Some(Ok(message)) => state.receive(&message),
+                            _ => break,
+                        }
+                    }
+                }
                 Ok(Err(e)) => warn!(error = %e, "kafka consumer error"),
                 Err(_elapsed) => {}
             },
@@ -265,12 +279,15 @@ impl LoopState {
         let mut dead_in_batch = 0usize;
         while let Some(record) = self.pending.front() {
             let p = record.partition;
-            if !self.partitions.contains_key(&p) {
-                let resume_from = sink.recover(p).await?;
-                info!(partition = p, ?resume_from, "partition ready");
-                self.partitions.insert(p, PartitionState { resume_from });
-            }
-            let resume_from = self.partitions.get(&p).and_then(|s| s.resume_from);
+            let resume_from = match self.partitions.get(&p) {
+                Some(state) => state.resume_from,
+                None => {
+                    let resume_from = sink.recover(p).await?;
+                    info!(partition = p, ?resume_from, "partition ready");
+                    self.partitions.insert(p, PartitionState { resume_from });
+                    resume_from
+                }
+            };
             if resume_from.is_some_and(|r| record.offset < r) {
                 self.metrics.skipped.inc();
                 self.pending.pop_front();
@@ -346,10 +363,10 @@ impl LoopState {
                 let _ = tpl.add_partition_offset(&self.topic, p, Offset::Offset(next));
             }
         }
-        if tpl.count() > 0 {
-            if let Err(e) = consumer.store_offsets(&tpl) {
-                debug!(error = %e, "storing offsets (partition no longer assigned?)");
-            }
+        if tpl.count() > 0
+            && let Err(e) = consumer.store_offsets(&tpl)
+        {
+            debug!(error = %e, "storing offsets (partition no longer assigned?)");
         }
     }
 }

@@ -203,10 +203,11 @@ impl Sink for HdfsSink {
             .ok()
             .map(|e| Bucket::of(event_time(e, self.max_skew)));
         // A file holds one contiguous range, so a new hour closes the old file.
-        if let (Some(file), Some(bucket)) = (self.open.get(&p), bucket) {
-            if file.bucket != bucket && file.lines > 0 {
-                self.commit(p).await?;
-            }
+        if let (Some(file), Some(bucket)) = (self.open.get(&p), bucket)
+            && file.bucket != bucket
+            && file.lines > 0
+        {
+            self.commit(p).await?;
         }
         let file = self.open.entry(p).or_insert_with(|| OpenFile {
             bucket: bucket.unwrap_or(Bucket::of(time::OffsetDateTime::now_utc())),

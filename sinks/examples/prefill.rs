@@ -1,0 +1,71 @@
+//! Benchmark helper: fills a topic with N enriched events as fast as the
+//! broker takes them, creating the topic (2 partitions) if missing.
+//! `prefill BROKERS TOPIC N`
+use std::time::{Duration, Instant};
+
+use prism_event::{Device, EnrichedEvent, Navigator, Software, UserAgent};
+use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, brokers, topic, n] = args.as_slice() else {
+        return Err("usage: prefill BROKERS TOPIC N".into());
+    };
+    let n: usize = n.parse()?;
+    // Two partitions, like the real topic.
+    prism_sinks::dlq::ensure_topic(brokers, topic, &[]).await?;
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("acks", "1")
+        .set("linger.ms", "20")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "200000")
+        .create()?;
+    let now = time::OffsetDateTime::now_utc();
+    let started = Instant::now();
+    for i in 0..n {
+        let event = EnrichedEvent {
+            schema_version: prism_event::SCHEMA_VERSION,
+            event_id: uuid::Uuid::now_v7(),
+            name: format!("user {i}"),
+            color: prism_event::Color::ALL[i % 7],
+            client_ts: now,
+            received_at: now,
+            client_ip: Some([127, 0, 0, 1].into()),
+            navigator: Navigator {
+                user_agent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36".into(),
+                language: Some("ko-KR".into()),
+                timezone: Some("Asia/Seoul".into()),
+                ..Navigator::default()
+            },
+            ua: UserAgent {
+                browser: Software { family: "Chrome".into(), major: Some("131".into()), ..Software::default() },
+                os: Software { family: "Linux".into(), ..Software::default() },
+                device: Device { family: "Other".into(), ..Device::default() },
+            },
+        };
+        let payload = serde_json::to_vec(&event)?;
+        loop {
+            match producer.send(BaseRecord::<(), [u8]>::to(topic).payload(&payload)) {
+                Ok(()) => break,
+                Err((e, _))
+                    if e.rdkafka_error_code()
+                        == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
+                {
+                    producer.poll(Duration::from_millis(10));
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(300))?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "prefilled {n} events in {secs:.1} s ({:.0} events/s)",
+        n as f64 / secs
+    );
+    Ok(())
+}
