@@ -62,6 +62,19 @@ ensure_wasm_tools() {
   fi
 }
 
+# osmem-server (PyPI): a real Elasticsearch/OpenSearch REST server in
+# memory, for the Elasticsearch sink's tests and a quick local look.
+ensure_osmem() {
+  python3 -c 'import osmem_server' 2>/dev/null && return
+  log "installing osmem-server (pip)"
+  python3 -m pip install --quiet --disable-pip-version-check osmem-server
+}
+
+# Prints the osmem-server binary inside its Python package.
+osmem_bin() {
+  python3 -c 'import osmem_server, os; print(os.path.join(os.path.dirname(osmem_server.__file__), "bin", "osmem-server"))'
+}
+
 # Debian's Chromium and its driver, for the browser tests.
 ensure_chromium() {
   ensure_apt chromium chromium
@@ -121,4 +134,31 @@ wait_for_http() { # wait_for_http URL SECONDS
     sleep 0.1
   done
   return 1
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Prints one metric's value from a /metrics endpoint (empty if unreachable).
+metric_value() { # metric_value METRICS_URL NAME
+  curl -fsS "$1" 2>/dev/null | awk -v m="$2" '$1 ~ "^"m {print $2}'
+}
+
+# Waits until a sink has consumed its first record, then until it has
+# written N; prints the seconds between the two.
+time_sink_to() { # time_sink_to METRICS_URL N PID
+  local t0 t1
+  until [ -n "$(metric_value "$1" prism_sink_records_consumed_total)" ] \
+    && [ "$(metric_value "$1" prism_sink_records_consumed_total)" != "0" ]; do
+    kill -0 "$3" 2>/dev/null || die "the sink exited"
+    sleep 0.05
+  done
+  t0="$(date +%s.%N)"
+  until [ "$(metric_value "$1" prism_sink_records_written_total || echo 0)" -ge "$2" ] 2>/dev/null; do
+    kill -0 "$3" 2>/dev/null || die "the sink exited"
+    sleep 0.1
+  done
+  t1="$(date +%s.%N)"
+  awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f\n", b - a}'
 }

@@ -20,7 +20,8 @@ use clap::Args;
 use opendal::{EntryMode, Operator};
 use tracing::{debug, info};
 
-use self::layout::{Bucket, TEMP_DIR, event_time, file_name, parse_file_name, temp_prefix};
+use self::layout::{Bucket, TEMP_DIR, file_name, parse_file_name, temp_prefix};
+use crate::event_time::event_time;
 use crate::sink::{Durable, Incoming, Sink, TargetError};
 
 /// The HDFS sink's own settings.

@@ -2,13 +2,16 @@
 //! `select-color` in a consumer group, dead-letters records that are not
 //! valid events, hands the rest to a [`Sink`], and stores offsets only once
 //! the sink says they are durable. Each destination is a [`Sink`]:
-//! [`hdfs::HdfsSink`] writes JSON-lines files in a Hive layout.
+//! [`hdfs::HdfsSink`] writes JSON-lines files in a Hive layout,
+//! [`elasticsearch::EsSink`] indexes documents with `_bulk`.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod backoff;
 pub mod config;
 pub mod consumer;
 pub mod dlq;
+pub mod elasticsearch;
+pub mod event_time;
 pub mod hdfs;
 pub mod http;
 pub mod metrics;
@@ -22,4 +25,34 @@ pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+/// Turns true on the first SIGINT or SIGTERM.
+pub fn shutdown_signal() -> std::io::Result<tokio::sync::watch::Receiver<bool>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        let _ = stop.send(true);
+    });
+    Ok(stopped)
+}
+
+/// What a sink binary does once its sink is built: serve `/metrics`, run
+/// the consumer loop until a signal, and leave cleanly.
+pub async fn run_worker<S: Sink>(
+    consumer: &config::ConsumerConfig,
+    group: &str,
+    metrics: std::sync::Arc<metrics::SinkMetrics>,
+    sink: S,
+) -> Result<(), Box<dyn std::error::Error>> {
+    http::serve(&consumer.metrics_bind, std::sync::Arc::clone(&metrics)).await?;
+    let stopped = shutdown_signal()?;
+    consumer::run(consumer, group, sink, metrics, stopped).await?;
+    Ok(())
 }

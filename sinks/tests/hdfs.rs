@@ -1,19 +1,19 @@
 //! `prism-hdfs-sink` as a real process: tansu for Kafka, a temporary
 //! directory for the lake.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use prism_event::{Device, EnrichedEvent, Navigator, Software, UserAgent};
-use prism_sinks::hdfs::layout::{Bucket, event_time, parse_file_name};
+use prism_event::EnrichedEvent;
+use prism_sinks::event_time::event_time;
+use prism_sinks::hdfs::layout::{Bucket, parse_file_name};
 use prism_testkit::{ChildProcess, Tansu, create_topic, free_port, produce, read_records, unique};
-use time::OffsetDateTime;
 use time::macros::datetime;
-use uuid::Uuid;
 
-const SKEW: Duration = Duration::from_secs(600);
+mod support;
+
+use support::{SKEW, assert_exactly_once, event, get, metric, now_events};
 
 struct Sink {
     process: ChildProcess,
@@ -136,79 +136,6 @@ fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
             f(&path)
         }
     }
-}
-
-fn event(i: usize, client_ts: OffsetDateTime) -> EnrichedEvent {
-    EnrichedEvent {
-        schema_version: prism_event::SCHEMA_VERSION,
-        event_id: Uuid::now_v7(),
-        name: format!("user {i}"),
-        color: prism_event::Color::ALL[i % 7],
-        client_ts,
-        received_at: client_ts + time::Duration::seconds(1),
-        client_ip: None,
-        navigator: Navigator {
-            user_agent: "Mozilla/5.0".into(),
-            ..Navigator::default()
-        },
-        ua: UserAgent {
-            browser: Software {
-                family: "Chrome".into(),
-                ..Software::default()
-            },
-            os: Software {
-                family: "Linux".into(),
-                ..Software::default()
-            },
-            device: Device {
-                family: "Other".into(),
-                ..Device::default()
-            },
-        },
-    }
-}
-
-fn now_events(n: usize) -> Vec<EnrichedEvent> {
-    (0..n)
-        .map(|i| event(i, OffsetDateTime::now_utc()))
-        .collect()
-}
-
-fn get(url: &str) -> (u16, String) {
-    match reqwest::blocking::get(url) {
-        Ok(r) => (r.status().as_u16(), r.text().unwrap_or_default()),
-        Err(_) => (0, String::new()),
-    }
-}
-
-fn metric(sink: &Sink, name: &str) -> f64 {
-    let (_, text) = get(&format!("{}/metrics", sink.metrics));
-    text.lines()
-        .find(|l| l.starts_with(name) && !l.starts_with('#'))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
-/// Asserts each event is present exactly once and nothing else is.
-fn assert_exactly_once(sent: &[EnrichedEvent], landed: &[EnrichedEvent]) {
-    let mut counts: HashMap<Uuid, usize> = HashMap::new();
-    for e in landed {
-        *counts.entry(e.event_id).or_default() += 1;
-    }
-    let duplicates = counts.values().filter(|c| **c > 1).count();
-    let lost = sent
-        .iter()
-        .filter(|e| !counts.contains_key(&e.event_id))
-        .count();
-    assert_eq!(
-        (lost, duplicates),
-        (0, 0),
-        "lost, duplicated (of {} sent, {} landed)",
-        sent.len(),
-        landed.len()
-    );
-    assert_eq!(landed.len(), sent.len());
 }
 
 #[test]
@@ -336,8 +263,8 @@ fn two_sinks_share_the_partitions_and_one_takes_over_when_the_other_stops() {
         sent.len()
     );
     let (a, b) = (
-        metric(&first, "prism_sink_records_consumed_total"),
-        metric(&second, "prism_sink_records_consumed_total"),
+        metric(&first.metrics, "prism_sink_records_consumed_total"),
+        metric(&second.metrics, "prism_sink_records_consumed_total"),
     );
     assert!(a > 0.0 && b > 0.0, "both workers consumed: {a} and {b}");
 
@@ -378,7 +305,7 @@ fn an_unwritable_target_pauses_loading_and_nothing_is_lost() {
         503,
         "not ready while the target fails"
     );
-    assert_eq!(metric(&sink, "prism_sink_target_up"), 0.0);
+    assert_eq!(metric(&sink.metrics, "prism_sink_target_up"), 0.0);
 
     std::fs::remove_file(&tmp).unwrap();
     assert_eq!(

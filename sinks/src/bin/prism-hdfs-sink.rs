@@ -9,9 +9,6 @@ use prism_sinks::config::ConsumerConfig;
 use prism_sinks::hdfs::target::Target;
 use prism_sinks::hdfs::{HdfsConfig, HdfsSink};
 use prism_sinks::metrics::SinkMetrics;
-use prism_sinks::{consumer, http};
-use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
 
 /// Loads `select-color` into HDFS-style storage: one JSON event per line,
 /// `topics/<topic>/dt=YYYY-MM-DD/hour=HH/<topic>+<partition>+<first>+<last>.jsonl`.
@@ -40,22 +37,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let target = Target::parse(&cli.hdfs.target, cli.hdfs.user.as_deref())?;
     tracing::info!(?target, "target");
-    let op = target.operator()?;
     let metrics = Arc::new(SinkMetrics::new("hdfs")?);
-    http::serve(&cli.consumer.metrics_bind, Arc::clone(&metrics)).await?;
-
-    let (stop, stopped) = watch::channel(false);
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = interrupt.recv() => {}
-        }
-        let _ = stop.send(true);
-    });
-
-    let sink = HdfsSink::new(op, &cli.consumer.topic, &cli.hdfs);
-    consumer::run(&cli.consumer, &cli.hdfs.group, sink, metrics, stopped).await?;
-    Ok(())
+    let sink = HdfsSink::new(target.operator()?, &cli.consumer.topic, &cli.hdfs);
+    prism_sinks::run_worker(&cli.consumer, &cli.hdfs.group, metrics, sink).await
 }

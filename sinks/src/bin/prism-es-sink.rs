@@ -1,0 +1,53 @@
+//! Kafka `select-color` → Elasticsearch or OpenSearch, one document per
+//! event in a daily index.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use prism_sinks::config::ConsumerConfig;
+use prism_sinks::dlq::DeadLetters;
+use prism_sinks::elasticsearch::client::EsClient;
+use prism_sinks::elasticsearch::{EsConfig, EsSink};
+use prism_sinks::metrics::SinkMetrics;
+
+/// Loads `select-color` into Elasticsearch/OpenSearch: daily indices
+/// `select-color-YYYY.MM.DD` behind the `select-color` index template,
+/// `_bulk` `create` with `_id = event_id`, refused documents to the
+/// dead-letter topic.
+#[derive(Debug, Parser)]
+#[command(name = "prism-es-sink", version, about)]
+struct Cli {
+    #[command(flatten)]
+    consumer: ConsumerConfig,
+    #[command(flatten)]
+    es: EsConfig,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    prism_sinks::init_tracing();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "prism-es-sink failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let c = &cli.consumer;
+    let metrics = Arc::new(SinkMetrics::new("elasticsearch")?);
+    let client = EsClient::new(&cli.es)?;
+    prism_sinks::dlq::ensure_topic(&c.kafka_brokers, &c.dlq_topic, &c.kafka_options).await?;
+    let dead_letters = Arc::new(DeadLetters::new(
+        &c.kafka_brokers,
+        &c.dlq_topic,
+        &c.kafka_options,
+    )?);
+    let sink = EsSink::new(client, dead_letters, &cli.es, &c.topic, &metrics)?;
+    sink.prepare().await?;
+    prism_sinks::run_worker(c, &cli.es.group, metrics, sink).await
+}

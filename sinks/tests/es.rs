@@ -1,0 +1,528 @@
+//! `prism-es-sink` as a real process against osmem-server (a real
+//! Elasticsearch-API server) and tansu; faults that no real server produces
+//! on demand come from a scripted proxy in front of osmem.
+
+use std::collections::{HashMap, HashSet};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use prism_event::EnrichedEvent;
+use prism_testkit::{
+    ChildProcess, Osmem, Producer, Tansu, create_topic, free_port, produce, read_records, unique,
+    workspace_bin,
+};
+use serde_json::{Value, json};
+use time::macros::datetime;
+
+mod support;
+
+use support::{event, get, metric, now_events};
+
+struct Sink {
+    process: ChildProcess,
+    metrics: String,
+}
+
+struct Scenario {
+    tansu: Tansu,
+    topic: String,
+    group: String,
+    osmem: Osmem,
+    logs: tempfile::TempDir,
+    starts: AtomicUsize,
+}
+
+impl Scenario {
+    fn new() -> Self {
+        let tansu = Tansu::start();
+        let topic = unique("select-color");
+        create_topic(&tansu.brokers(), &topic, 2);
+        Self {
+            tansu,
+            topic,
+            group: unique("prism-es"),
+            osmem: Osmem::start(),
+            logs: tempfile::tempdir().unwrap(),
+            starts: AtomicUsize::new(0),
+        }
+    }
+
+    fn dlq(&self) -> String {
+        format!("{}-dlq", self.topic)
+    }
+
+    /// Starts the sink against `es_url` (osmem, or a proxy in front of it).
+    fn start_sink(&self, es_url: &str, env: &[(&str, &str)]) -> Sink {
+        let n = self.starts.fetch_add(1, Ordering::Relaxed) + 1;
+        let port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_prism-es-sink"));
+        command
+            .env("PRISM_KAFKA_BROKERS", self.tansu.brokers())
+            .env("PRISM_TOPIC", &self.topic)
+            .env("PRISM_DLQ_TOPIC", self.dlq())
+            .env("PRISM_GROUP", &self.group)
+            .env("PRISM_ES_URL", es_url)
+            .env("PRISM_METRICS_BIND", format!("127.0.0.1:{port}"))
+            .env("PRISM_SESSION_TIMEOUT_MS", "6000")
+            .env("PRISM_ES_BATCH_AGE_MS", "300")
+            .env("PRISM_RETRY_MAX_MS", "1000")
+            .env("RUST_LOG", "info");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let log = self.logs.path().join(format!("es-sink-{n}.log"));
+        Sink {
+            process: ChildProcess::spawn("prism-es-sink", command, &log),
+            metrics: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    fn produce(&self, events: &[EnrichedEvent]) {
+        let payloads: Vec<Vec<u8>> = events
+            .iter()
+            .map(|e| serde_json::to_vec(e).unwrap())
+            .collect();
+        produce(&self.tansu.brokers(), &self.topic, &payloads);
+    }
+
+    fn es(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let client = reqwest::blocking::Client::new();
+        let mut req = client.request(method, format!("{}{path}", self.osmem.url()));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().and_then(|r| r.json()).unwrap_or(Value::Null)
+    }
+
+    /// Every document id in `select-color-*`, with how often it occurs.
+    fn doc_ids(&self) -> HashMap<String, usize> {
+        self.es(reqwest::Method::POST, "/_refresh", None);
+        let body = json!({"size": 10000, "_source": false, "query": {"match_all": {}}});
+        let hits = self.es(reqwest::Method::POST, "/select-color-*/_search", Some(body));
+        let mut ids = HashMap::new();
+        for hit in hits["hits"]["hits"].as_array().into_iter().flatten() {
+            *ids.entry(format!(
+                "{}/{}",
+                hit["_index"].as_str().unwrap_or(""),
+                hit["_id"].as_str().unwrap_or("")
+            ))
+            .or_insert(0) += 1;
+        }
+        ids
+    }
+
+    fn count(&self) -> usize {
+        self.es(reqwest::Method::POST, "/_refresh", None);
+        self.es(reqwest::Method::GET, "/select-color-*/_count", None)["count"]
+            .as_u64()
+            .unwrap_or(0) as usize
+    }
+
+    fn wait_for_count(&self, n: usize, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let count = self.count();
+            if count >= n || Instant::now() > deadline {
+                return count;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// Every sent event is exactly one document, and there is nothing else.
+fn assert_one_document_each(s: &Scenario, sent: &[EnrichedEvent]) {
+    let ids = s.doc_ids();
+    let by_event: HashSet<String> = ids
+        .keys()
+        .map(|k| k.rsplit('/').next().unwrap_or("").to_owned())
+        .collect();
+    let missing = sent
+        .iter()
+        .filter(|e| !by_event.contains(&e.event_id.to_string()))
+        .count();
+    let doubled = ids.values().filter(|n| **n > 1).count();
+    assert_eq!((missing, doubled), (0, 0), "missing, doubled");
+    assert_eq!(by_event.len(), ids.len(), "an event id in two indices");
+    assert_eq!(
+        ids.len(),
+        sent.len(),
+        "documents for exactly the events sent"
+    );
+}
+
+#[test]
+fn events_posted_through_the_producer_become_one_document_each_even_when_retried() {
+    let s = Scenario::new();
+    let _sink = s.start_sink(s.osmem.url(), &[]);
+    let server = Producer::start(
+        &workspace_bin("prism-server"),
+        &s.tansu.brokers(),
+        &s.topic,
+        &[],
+    );
+    let client = reqwest::blocking::Client::new();
+    let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+    let firefox = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+    let mut ids = Vec::new();
+    let mut expected_colors: HashMap<String, u64> = HashMap::new();
+    for i in 0..30 {
+        let id = uuid::Uuid::now_v7();
+        let color = ["red", "blue", "violet"][i % 3];
+        let ua = if i % 5 == 0 { firefox } else { chrome };
+        let body = json!({
+            "event_id": id, "name": format!("person {i}"), "color": color,
+            "client_ts": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap(),
+            "navigator": {"user_agent": ua, "language": "ko-KR", "timezone": "Asia/Seoul"}
+        });
+        // A third of the presses are sent twice, as a browser retry would.
+        for _ in 0..(1 + usize::from(i % 3 == 0)) {
+            let res = client
+                .post(format!("{}/api/v1/events", server.url))
+                .header("user-agent", ua)
+                .json(&body)
+                .send()
+                .unwrap();
+            assert_eq!(res.status(), 202);
+        }
+        *expected_colors.entry(color.to_owned()).or_default() += 1;
+        ids.push(id);
+    }
+    assert_eq!(s.wait_for_count(30, Duration::from_secs(60)), 30);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(s.count(), 30, "no document for a retried post");
+
+    let template = s.es(reqwest::Method::GET, "/_index_template/select-color", None);
+    assert!(template["index_templates"][0]["index_template"]["template"]["mappings"]["properties"]["@timestamp"].is_object(), "{template}");
+
+    let aggs = json!({"size": 0, "aggs": {
+        "colors": {"terms": {"field": "color"}},
+        "browsers": {"terms": {"field": "ua.browser.family"}}}});
+    let answer = s.es(reqwest::Method::POST, "/select-color-*/_search", Some(aggs));
+    let buckets = |agg: &str| -> HashMap<String, u64> {
+        answer["aggregations"][agg]["buckets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|b| {
+                (
+                    b["key"].as_str().unwrap_or("").to_owned(),
+                    b["doc_count"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(buckets("colors"), expected_colors);
+    assert_eq!(
+        buckets("browsers"),
+        HashMap::from([("Chrome".to_owned(), 24), ("Firefox".to_owned(), 6)])
+    );
+    let today = time::OffsetDateTime::now_utc().date();
+    let index = format!(
+        "select-color-{:04}.{:02}.{:02}",
+        today.year(),
+        u8::from(today.month()),
+        today.day()
+    );
+    assert!(
+        s.doc_ids()
+            .keys()
+            .all(|k| k.starts_with(&format!("{index}/"))),
+        "today's index {index}: {:?}",
+        s.doc_ids()
+    );
+}
+
+#[test]
+fn a_record_the_mapping_refuses_is_dead_lettered_and_the_rest_indexed_by_event_day() {
+    let s = Scenario::new();
+    let _sink = s.start_sink(s.osmem.url(), &[]);
+    let sent: Vec<EnrichedEvent> = (0..5)
+        .map(|i| event(i, datetime!(2026-11-20 23:59:58 UTC)))
+        .collect();
+    let mut payloads: Vec<Vec<u8>> = sent
+        .iter()
+        .map(|e| serde_json::to_vec(e).unwrap())
+        .collect();
+    let mut surprise: Value =
+        serde_json::to_value(event(9, datetime!(2026-11-21 00:00:01 UTC))).unwrap();
+    surprise["surprise"] = json!("a field nobody mapped");
+    payloads.insert(2, serde_json::to_vec(&surprise).unwrap());
+    produce(&s.tansu.brokers(), &s.topic, &payloads);
+
+    assert_eq!(s.wait_for_count(5, Duration::from_secs(60)), 5);
+    assert_one_document_each(&s, &sent);
+    assert!(
+        s.doc_ids()
+            .keys()
+            .all(|k| k.starts_with("select-color-2026.11.20/")),
+        "{:?}",
+        s.doc_ids()
+    );
+
+    let dead = read_records(&s.tansu.brokers(), &s.dlq(), 1, Duration::from_secs(30));
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].payload, payloads[2], "the original record");
+    let reason = dead[0]
+        .headers
+        .iter()
+        .find(|(k, _)| k == "prism-error")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    assert!(
+        reason.contains("strict_dynamic_mapping_exception"),
+        "{reason}"
+    );
+}
+
+/// A scripted HTTP server in front of osmem: it forwards everything, but
+/// `fault` may answer a `_bulk` request itself or rewrite osmem's answer.
+struct Proxy {
+    url: String,
+    bulks: Arc<AtomicUsize>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+type Fault = dyn Fn(usize, &[u8]) -> Option<(u16, Value)> + Send + Sync;
+type Rewrite = dyn Fn(&[u8], Value) -> Value + Send + Sync;
+
+impl Proxy {
+    fn start(upstream: &str, fault: Box<Fault>, rewrite: Option<Box<Rewrite>>) -> Self {
+        use axum::body::Bytes;
+        use axum::extract::State;
+        use axum::http::header::CONTENT_TYPE;
+        use axum::http::{Method, StatusCode, Uri};
+        use axum::response::IntoResponse;
+
+        struct Shared {
+            upstream: String,
+            bulks: Arc<AtomicUsize>,
+            fault: Box<Fault>,
+            rewrite: Option<Box<Rewrite>>,
+            http: reqwest::Client,
+        }
+        async fn handle(
+            State(shared): State<Arc<Shared>>,
+            method: Method,
+            uri: Uri,
+            body: Bytes,
+        ) -> axum::response::Response {
+            let is_bulk = uri.path() == "/_bulk";
+            if is_bulk {
+                let n = shared.bulks.fetch_add(1, Ordering::SeqCst);
+                if let Some((status, answer)) = (shared.fault)(n, &body) {
+                    return (
+                        StatusCode::from_u16(status).unwrap(),
+                        [(CONTENT_TYPE, "application/json")],
+                        answer.to_string(),
+                    )
+                        .into_response();
+                }
+            }
+            let url = format!(
+                "{}{}",
+                shared.upstream,
+                uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+            );
+            let res = shared
+                .http
+                .request(method, url)
+                .header(
+                    "content-type",
+                    if is_bulk {
+                        "application/x-ndjson"
+                    } else {
+                        "application/json"
+                    },
+                )
+                .body(body.to_vec())
+                .send()
+                .await
+                .unwrap();
+            let status = StatusCode::from_u16(res.status().as_u16()).unwrap();
+            let answer: Value = res.json().await.unwrap_or(Value::Null);
+            let answer = match (&shared.rewrite, is_bulk) {
+                (Some(rewrite), true) => rewrite(&body, answer),
+                _ => answer,
+            };
+            (
+                status,
+                [(CONTENT_TYPE, "application/json")],
+                answer.to_string(),
+            )
+                .into_response()
+        }
+
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let bulks = Arc::new(AtomicUsize::new(0));
+        let shared = Arc::new(Shared {
+            upstream: upstream.to_owned(),
+            bulks: Arc::clone(&bulks),
+            fault,
+            rewrite,
+            http: reqwest::Client::new(),
+        });
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new().fallback(handle).with_state(shared);
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        Self {
+            url,
+            bulks,
+            _runtime: runtime,
+        }
+    }
+}
+
+fn docs_in(body: &[u8]) -> Vec<Value> {
+    let text = String::from_utf8_lossy(body);
+    text.lines()
+        .skip(1)
+        .step_by(2)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn items_throttled_with_429_are_sent_again_and_indexed_once() {
+    let s = Scenario::new();
+    let fault = |n: usize, body: &[u8]| {
+        (n == 0).then(|| {
+            let items: Vec<Value> = docs_in(body).iter().map(|_| json!({"create": {"status": 429, "error": {"type": "es_rejected_execution_exception", "reason": "queue full"}}})).collect();
+            (200, json!({"errors": true, "items": items}))
+        })
+    };
+    let proxy = Proxy::start(s.osmem.url(), Box::new(fault), None);
+    let sink = s.start_sink(&proxy.url, &[]);
+    let sent = now_events(50);
+    s.produce(&sent);
+    assert_eq!(s.wait_for_count(50, Duration::from_secs(60)), 50);
+    assert!(proxy.bulks.load(Ordering::SeqCst) >= 2);
+    assert_one_document_each(&s, &sent);
+    assert!(metric(&sink.metrics, "prism_sink_es_retried_total") >= 1.0);
+}
+
+#[test]
+fn a_503_outage_of_ten_seconds_loses_nothing() {
+    let s = Scenario::new();
+    let started = Instant::now();
+    let fault = move |_: usize, _: &[u8]| {
+        (started.elapsed() < Duration::from_secs(10))
+            .then(|| (503, json!({"error": "unavailable"})))
+    };
+    let proxy = Proxy::start(s.osmem.url(), Box::new(fault), None);
+    let sink = s.start_sink(&proxy.url, &[]);
+    let sent = now_events(200);
+    s.produce(&sent);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(s.count(), 0, "nothing indexed during the outage");
+    assert_eq!(get(&format!("{}/readyz", sink.metrics)).0, 503);
+    assert_eq!(s.wait_for_count(200, Duration::from_secs(60)), 200);
+    assert_one_document_each(&s, &sent);
+    assert_eq!(get(&format!("{}/readyz", sink.metrics)).0, 200);
+}
+
+#[test]
+fn a_bulk_request_answered_413_is_split_until_it_fits() {
+    let s = Scenario::new();
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&sizes);
+    let fault = move |_: usize, body: &[u8]| {
+        let docs = docs_in(body).len();
+        seen.lock().unwrap().push(docs);
+        (docs > 4).then(|| (413, json!({"error": "request entity too large"})))
+    };
+    let proxy = Proxy::start(s.osmem.url(), Box::new(fault), None);
+    let _sink = s.start_sink(
+        &proxy.url,
+        &[
+            ("PRISM_ES_BATCH_DOCS", "40"),
+            ("PRISM_ES_BATCH_AGE_MS", "2000"),
+        ],
+    );
+    let sent = now_events(40);
+    s.produce(&sent);
+    assert_eq!(s.wait_for_count(40, Duration::from_secs(60)), 40);
+    assert_one_document_each(&s, &sent);
+    let sizes = sizes.lock().unwrap().clone();
+    assert!(
+        sizes.iter().any(|n| *n > 4) && sizes.iter().any(|n| *n <= 4),
+        "{sizes:?}"
+    );
+}
+
+#[test]
+fn an_item_refused_with_400_is_dead_lettered_not_retried() {
+    let s = Scenario::new();
+    let rewrite = |body: &[u8], mut answer: Value| {
+        for (i, doc) in docs_in(body).iter().enumerate() {
+            if doc["name"] == "refuse me" {
+                answer["items"][i] = json!({"create": {"status": 400, "error": {"type": "mapper_parsing_exception", "reason": "scripted refusal"}}});
+            }
+        }
+        answer
+    };
+    let proxy = Proxy::start(
+        s.osmem.url(),
+        Box::new(|_: usize, _: &[u8]| None),
+        Some(Box::new(rewrite)),
+    );
+    let _sink = s.start_sink(&proxy.url, &[]);
+    let mut sent = now_events(10);
+    sent[3].name = "refuse me".into();
+    s.produce(&sent);
+    let dead = read_records(&s.tansu.brokers(), &s.dlq(), 1, Duration::from_secs(60));
+    assert_eq!(dead.len(), 1);
+    let refused: EnrichedEvent = serde_json::from_slice(&dead[0].payload).unwrap();
+    assert_eq!(refused.event_id, sent[3].event_id);
+    let reason = dead[0]
+        .headers
+        .iter()
+        .find(|(k, _)| k == "prism-error")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    assert!(reason.contains("mapper_parsing_exception"), "{reason}");
+    assert!(s.wait_for_count(10, Duration::from_secs(30)) >= 9);
+    let bulks = proxy.bulks.load(Ordering::SeqCst);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        proxy.bulks.load(Ordering::SeqCst),
+        bulks,
+        "the refused item is not sent again"
+    );
+}
+
+#[test]
+fn kill_9_five_times_mid_stream_indexes_every_event_exactly_once() {
+    let s = Scenario::new();
+    let sent = now_events(2_000);
+    let env = [
+        ("PRISM_ES_BATCH_DOCS", "50"),
+        ("PRISM_ES_BATCH_AGE_MS", "200"),
+    ];
+    std::thread::scope(|scope| {
+        let producer = scope.spawn(|| {
+            for chunk in sent.chunks(100) {
+                s.produce(chunk);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        for round in 0..5 {
+            let mut sink = s.start_sink(s.osmem.url(), &env);
+            std::thread::sleep(Duration::from_millis(1_500 + 300 * round));
+            sink.process.kill();
+        }
+        producer.join().unwrap();
+    });
+    let before_final = s.count();
+    let _sink = s.start_sink(s.osmem.url(), &env);
+    let landed = s.wait_for_count(sent.len(), Duration::from_secs(90));
+    eprintln!("after 5 kills: {before_final} documents; after the final start: {landed}");
+    assert!(before_final > 0, "the killed sinks made progress");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_one_document_each(&s, &sent);
+}
