@@ -56,3 +56,17 @@ pub async fn run_worker<S: Sink>(
     consumer::run(consumer, group, sink, metrics, stopped).await?;
     Ok(())
 }
+
+/// A sink binary's exit: success, or the error logged and a failure code.
+pub fn exit_code(
+    binary: &str,
+    result: Result<(), Box<dyn std::error::Error>>,
+) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "{binary} failed");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

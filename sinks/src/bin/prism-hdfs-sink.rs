@@ -25,13 +25,7 @@ struct Cli {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     prism_sinks::init_tracing();
-    match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "prism-hdfs-sink failed");
-            ExitCode::FAILURE
-        }
-    }
+    prism_sinks::exit_code("prism-hdfs-sink", run(cli).await)
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
