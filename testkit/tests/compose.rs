@@ -1,0 +1,377 @@
+//! The compose stack cannot start here (no Docker engine), so its contract
+//! is checked as data: the compose file, the Kibana saved objects and the
+//! Dockerfile's toolchain against what `scripts/test` itself uses.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use serde_json::Value as Json;
+use serde_yaml::Value as Yaml;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn compose() -> HashMap<String, Yaml> {
+    let mut doc: Yaml = serde_yaml::from_str(&read("compose/docker-compose.yml")).unwrap();
+    doc.apply_merge().unwrap();
+    let services = doc["services"].as_mapping().expect("services").clone();
+    services
+        .into_iter()
+        .map(|(k, v)| (k.as_str().unwrap().to_owned(), v))
+        .collect()
+}
+
+fn env(service: &Yaml, key: &str) -> String {
+    let mut env = service["environment"].clone();
+    env.apply_merge().unwrap();
+    match &env[key] {
+        Yaml::String(s) => s.clone(),
+        Yaml::Number(n) => n.to_string(),
+        Yaml::Bool(b) => b.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn text(v: &Yaml) -> String {
+    serde_yaml::to_string(v).unwrap()
+}
+
+#[test]
+fn the_compose_file_has_three_kraft_kafka_nodes_and_the_topics_with_rf_2() {
+    let services = compose();
+    let kafka: Vec<_> = services
+        .iter()
+        .filter(|(n, _)| n.starts_with("kafka-") && *n != "kafka-init" && *n != "kafka-ui")
+        .collect();
+    assert_eq!(kafka.len(), 3);
+    for (name, s) in &kafka {
+        assert!(
+            s["image"]
+                .as_str()
+                .unwrap()
+                .starts_with("apache/kafka:4.1."),
+            "{name}"
+        );
+        assert_eq!(env(s, "KAFKA_PROCESS_ROLES"), "broker,controller", "{name}");
+        assert_eq!(
+            env(s, "KAFKA_CONTROLLER_QUORUM_VOTERS").split(',').count(),
+            3,
+            "{name}"
+        );
+        assert_eq!(env(s, "KAFKA_DEFAULT_REPLICATION_FACTOR"), "2");
+        assert_eq!(env(s, "KAFKA_MIN_INSYNC_REPLICAS"), "1");
+        assert_eq!(env(s, "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"), "2");
+    }
+    let init = text(&services["kafka-init"]["command"]);
+    assert!(
+        init.contains("--partitions 2 --replication-factor 2") && init.contains("--if-not-exists"),
+        "{init}"
+    );
+    assert!(init.contains("select-color select-color-dlq"), "{init}");
+}
+
+#[test]
+fn hdfs_elasticsearch_kibana_and_prism_are_wired_as_the_contract_says() {
+    let s = compose();
+    assert!(
+        s["namenode"]["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("apache/hadoop:3.4.")
+    );
+    assert_eq!(s["datanode"]["image"], s["namenode"]["image"]);
+    assert!(
+        text(&s["namenode"]["healthcheck"]).contains("safemode"),
+        "namenode waits for safe mode"
+    );
+    assert_eq!(
+        env(&s["namenode"], "HDFS-SITE.XML_dfs.webhdfs.enabled"),
+        "true"
+    );
+    assert_eq!(env(&s["namenode"], "HDFS-SITE.XML_dfs.replication"), "1");
+    assert_eq!(
+        env(&s["namenode"], "HDFS-SITE.XML_dfs.permissions.enabled"),
+        "false"
+    );
+
+    let tag = |n: &str| {
+        s[n]["image"]
+            .as_str()
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(tag("elasticsearch").starts_with("9."));
+    assert_eq!(
+        tag("elasticsearch"),
+        tag("kibana"),
+        "Elasticsearch and Kibana of the same version"
+    );
+    assert_eq!(env(&s["elasticsearch"], "xpack.security.enabled"), "false");
+    assert!(
+        env(&s["elasticsearch"], "ES_JAVA_OPTS").contains("-Xmx"),
+        "heap capped"
+    );
+
+    for name in ["prism-server", "prism-hdfs-sink", "prism-es-sink"] {
+        assert_eq!(
+            s[name]["build"]["context"], "..",
+            "{name} is built from the workspace"
+        );
+        assert_eq!(
+            s[name]["build"]["dockerfile"], "compose/Dockerfile",
+            "{name}"
+        );
+        assert!(
+            env(&s[name], "PRISM_KAFKA_BROKERS").split(',').count() == 3,
+            "{name}"
+        );
+    }
+    assert_eq!(
+        env(&s["prism-hdfs-sink"], "PRISM_HDFS_TARGET"),
+        "hdfs://namenode:8020/"
+    );
+    assert_eq!(
+        env(&s["prism-es-sink"], "PRISM_ES_URL"),
+        "http://elasticsearch:9200"
+    );
+    assert!(text(&s["prism-server"]["ports"]).contains("8080:8080"));
+    assert!(text(&s["kibana-setup"]["command"]).contains("_import?overwrite=true"));
+    assert!(
+        text(&s["kibana-setup"]["command"]).contains("\"success\":true"),
+        "fails loudly"
+    );
+}
+
+#[test]
+fn long_running_services_are_health_checked_and_every_image_is_pinned() {
+    for (name, s) in compose() {
+        let one_shot = s["restart"].as_str() == Some("no");
+        assert!(
+            one_shot || s["healthcheck"]["test"].is_sequence(),
+            "{name} has no healthcheck"
+        );
+        // Our own image is built from the workspace, not pulled.
+        if let Some(image) = s["image"].as_str().filter(|_| s["build"].is_null()) {
+            let (_, tag) = image
+                .rsplit_once(':')
+                .unwrap_or_else(|| panic!("{name}: {image} has no tag"));
+            assert!(
+                tag != "latest" && tag.chars().any(|c| c.is_ascii_digit()),
+                "{name}: {image} is not pinned"
+            );
+        }
+        for dep in s["depends_on"].as_mapping().into_iter().flatten() {
+            assert!(
+                dep.1["condition"].is_string(),
+                "{name} depends on {:?} without a condition",
+                dep.0
+            );
+        }
+    }
+}
+
+/// Every object in compose/kibana/*.ndjson.
+fn saved_objects() -> Vec<Json> {
+    let dir = root().join("compose/kibana");
+    let mut objects = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("ndjson") {
+            continue;
+        }
+        for (n, line) in std::fs::read_to_string(&path).unwrap().lines().enumerate() {
+            let o: Json = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), n + 1));
+            objects.push(o);
+        }
+    }
+    assert!(!objects.is_empty());
+    objects
+}
+
+#[test]
+fn every_saved_object_carries_the_markers_kibana_9_needs() {
+    let mut seen = HashSet::new();
+    for o in saved_objects() {
+        let (kind, id) = (o["type"].as_str().unwrap(), o["id"].as_str().unwrap());
+        assert!(
+            seen.insert((kind.to_owned(), id.to_owned())),
+            "{kind}/{id} twice"
+        );
+        assert!(
+            o["attributes"].is_object() && o["references"].is_array(),
+            "{id}"
+        );
+        assert_eq!(o["coreMigrationVersion"], "8.8.0", "{id}");
+        assert_eq!(o["managed"], false, "{id}");
+        let expected = match kind {
+            "index-pattern" => "8.0.0",
+            "lens" => "8.9.0",
+            "dashboard" => "10.2.0",
+            other => panic!("unexpected type {other}"),
+        };
+        assert_eq!(o["typeMigrationVersion"], expected, "{id}");
+        for forbidden in ["migrationVersion", "version", "namespaces", "created_at"] {
+            assert!(o.get(forbidden).is_none(), "{id} sets {forbidden}");
+        }
+    }
+}
+
+#[test]
+fn dashboard_panels_and_references_resolve_and_charts_use_keyword_fields() {
+    let objects = saved_objects();
+    let ids: HashSet<(String, String)> = objects
+        .iter()
+        .map(|o| {
+            (
+                o["type"].as_str().unwrap().to_owned(),
+                o["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let template: Json =
+        serde_json::from_str(&read("sinks/src/elasticsearch/template.json")).unwrap();
+    let keyword = |field: &str| {
+        let mut node = &template["template"]["mappings"];
+        for part in field.split('.') {
+            node = &node["properties"][part];
+        }
+        node["type"] == "keyword"
+    };
+    let data_view = objects
+        .iter()
+        .find(|o| o["type"] == "index-pattern")
+        .unwrap();
+    assert_eq!(data_view["attributes"]["title"], "select-color-*");
+    assert_eq!(data_view["attributes"]["timeFieldName"], "@timestamp");
+
+    for o in &objects {
+        for r in o["references"].as_array().unwrap() {
+            let target = (
+                r["type"].as_str().unwrap().to_owned(),
+                r["id"].as_str().unwrap().to_owned(),
+            );
+            assert!(
+                ids.contains(&target),
+                "{} refers to missing {target:?}",
+                o["id"]
+            );
+        }
+        if o["type"] == "lens" {
+            let state = &o["attributes"]["state"];
+            assert!(state.is_object(), "lens state is an object");
+            for (layer, body) in state["datasourceStates"]["formBased"]["layers"]
+                .as_object()
+                .unwrap()
+            {
+                let name = format!("indexpattern-datasource-layer-{layer}");
+                assert!(
+                    o["references"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|r| r["name"] == name.as_str()),
+                    "{}: {name}",
+                    o["id"]
+                );
+                for column in body["columns"].as_object().unwrap().values() {
+                    if matches!(
+                        column["operationType"].as_str(),
+                        Some("terms" | "unique_count")
+                    ) {
+                        let field = column["sourceField"].as_str().unwrap();
+                        assert!(
+                            keyword(field),
+                            "{}: {field} is not a keyword in the index template",
+                            o["id"]
+                        );
+                    }
+                }
+            }
+        }
+        if o["type"] == "dashboard" {
+            let a = &o["attributes"];
+            let parse = |v: &Json| -> Json {
+                serde_json::from_str(v.as_str().expect("a JSON string")).expect("valid JSON")
+            };
+            let panels = parse(&a["panelsJSON"]);
+            parse(&a["optionsJSON"]);
+            parse(&a["kibanaSavedObjectMeta"]["searchSourceJSON"]);
+            assert!(a["timeRestore"].is_boolean());
+            assert_eq!(a["title"], "Prism — favourite colours");
+            for p in panels.as_array().unwrap() {
+                let index = p["panelIndex"].as_str().unwrap();
+                assert_eq!(p["gridData"]["i"], index);
+                let (x, w) = (
+                    p["gridData"]["x"].as_u64().unwrap(),
+                    p["gridData"]["w"].as_u64().unwrap(),
+                );
+                assert!(x + w <= 48, "panel {index} is off the 48-column grid");
+                let ref_name = format!("{index}:{}", p["panelRefName"].as_str().unwrap());
+                assert!(
+                    o["references"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|r| r["name"] == ref_name.as_str() && r["type"] == "lens"),
+                    "panel {index} has no reference {ref_name}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_dockerfile_builds_with_the_toolchain_the_test_command_uses() {
+    let dockerfile = read("compose/Dockerfile");
+    let lib = read("scripts/lib.sh");
+    let pinned = |var: &str| -> String {
+        lib.lines()
+            .find_map(|l| l.strip_prefix(&format!("{var}=\"")))
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("{var} in scripts/lib.sh"))
+            .to_owned()
+    };
+    let rustc =
+        std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+            .arg("--version")
+            .output()
+            .unwrap();
+    let version = String::from_utf8(rustc.stdout).unwrap();
+    let minor: String = version
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .split('.')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(".");
+    assert!(
+        dockerfile.contains(&format!("FROM rust:{minor}-")),
+        "builder image is not rust {minor}"
+    );
+    assert!(dockerfile.contains(&format!(
+        "cargo install trunk --version {} --locked",
+        pinned("TRUNK_VERSION")
+    )));
+    assert!(dockerfile.contains(&format!("binaryen@{}", pinned("BINARYEN_VERSION"))));
+    assert!(
+        dockerfile.contains("wasm-bindgen-cli --version") && dockerfile.contains("Cargo.lock"),
+        "wasm-bindgen-cli from Cargo.lock"
+    );
+    assert!(dockerfile.contains("rustup target add wasm32-unknown-unknown"));
+    assert!(dockerfile.contains("trunk build --release"));
+    assert!(dockerfile.contains("--profile release-native --locked"));
+    assert!(
+        dockerfile.contains("USER prism"),
+        "the runtime runs as a non-root user"
+    );
+}
