@@ -63,6 +63,15 @@ fn the_compose_file_has_three_kraft_kafka_nodes_and_the_topics_with_rf_2() {
             3,
             "{name}"
         );
+        // KRaft wants a base64-encoded UUID: 16 bytes, 22 characters.
+        let cluster = env(s, "CLUSTER_ID");
+        assert!(
+            cluster.len() == 22
+                && cluster
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "{cluster}"
+        );
         assert_eq!(env(s, "KAFKA_DEFAULT_REPLICATION_FACTOR"), "2");
         assert_eq!(env(s, "KAFKA_MIN_INSYNC_REPLICAS"), "1");
         assert_eq!(env(s, "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"), "2");
