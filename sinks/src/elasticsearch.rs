@@ -220,7 +220,10 @@ impl EsSink {
     /// Sends one chunk and resolves its items; splits on 413.
     fn send(&self, docs: Vec<Doc>) -> BoxFuture<'_, Chunk> {
         async move {
-            let body: Vec<u8> = docs.iter().flat_map(|d| d.lines.iter().copied()).collect();
+            let mut body = Vec::with_capacity(docs.iter().map(|d| d.lines.len()).sum());
+            for doc in &docs {
+                body.extend_from_slice(&doc.lines);
+            }
             let started = Instant::now();
             let answer = match self.client.bulk(body).await {
                 Ok(answer) => answer,

@@ -103,33 +103,42 @@ impl HdfsSink {
     /// Writes the open file of `partition` and renames it into place. On
     /// error the file stays open, unchanged, for the next try.
     async fn commit(&mut self, partition: i32) -> Result<(), TargetError> {
-        let Some(file) = self.open.get(&partition) else {
+        let Some(mut file) = self.open.remove(&partition) else {
             return Ok(());
         };
         if file.lines > 0 {
-            let name = file_name(&self.topic, partition, file.first, file.last);
-            let final_path = format!("{}{name}", file.bucket.dir(&self.topic));
-            let started = Instant::now();
-            if self.op.info().capability().rename {
-                let temp = format!("{TEMP_DIR}{name}.{}.tmp", self.instance);
-                self.op
-                    .write(&temp, file.body.clone())
-                    .await
-                    .map_err(io_error)?;
-                self.op.rename(&temp, &final_path).await.map_err(io_error)?;
-            } else {
-                // The backend stages and moves the file itself (WebHDFS).
-                self.op
-                    .write(&final_path, file.body.clone())
-                    .await
-                    .map_err(io_error)?;
+            // Handed to the target without copying; restored only on failure.
+            let body = opendal::Buffer::from(std::mem::take(&mut file.body));
+            if let Err(e) = self.write_file(partition, &file, body.clone()).await {
+                file.body = body.to_vec();
+                self.open.insert(partition, file);
+                return Err(e);
             }
-            debug!(path = %final_path, lines = file.lines, ms = started.elapsed().as_millis() as u64, "file committed");
             self.written += file.lines as u64;
         }
-        let last = file.last;
-        self.open.remove(&partition);
-        self.durable.insert(partition, last + 1);
+        self.durable.insert(partition, file.last + 1);
+        Ok(())
+    }
+
+    /// Writes one file under a temporary name and renames it into place.
+    async fn write_file(
+        &self,
+        partition: i32,
+        file: &OpenFile,
+        body: opendal::Buffer,
+    ) -> Result<(), TargetError> {
+        let name = file_name(&self.topic, partition, file.first, file.last);
+        let final_path = format!("{}{name}", file.bucket.dir(&self.topic));
+        let started = Instant::now();
+        if self.op.info().capability().rename {
+            let temp = format!("{TEMP_DIR}{name}.{}.tmp", self.instance);
+            self.op.write(&temp, body).await.map_err(io_error)?;
+            self.op.rename(&temp, &final_path).await.map_err(io_error)?;
+        } else {
+            // The backend stages and moves the file itself (WebHDFS).
+            self.op.write(&final_path, body).await.map_err(io_error)?;
+        }
+        debug!(path = %final_path, lines = file.lines, ms = started.elapsed().as_millis() as u64, "file committed");
         Ok(())
     }
 

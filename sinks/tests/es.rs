@@ -3,7 +3,6 @@
 //! on demand come from a scripted proxy in front of osmem.
 
 use std::collections::{HashMap, HashSet};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,7 +17,7 @@ use time::macros::datetime;
 
 mod support;
 
-use support::{event, get, metric, now_events};
+use support::{event, get, metric, now_events, sink_command};
 
 struct Sink {
     process: ChildProcess,
@@ -57,21 +56,16 @@ impl Scenario {
     fn start_sink(&self, es_url: &str, env: &[(&str, &str)]) -> Sink {
         let n = self.starts.fetch_add(1, Ordering::Relaxed) + 1;
         let port = free_port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_prism-es-sink"));
-        command
-            .env("PRISM_KAFKA_BROKERS", self.tansu.brokers())
-            .env("PRISM_TOPIC", &self.topic)
-            .env("PRISM_DLQ_TOPIC", self.dlq())
-            .env("PRISM_GROUP", &self.group)
-            .env("PRISM_ES_URL", es_url)
-            .env("PRISM_METRICS_BIND", format!("127.0.0.1:{port}"))
-            .env("PRISM_SESSION_TIMEOUT_MS", "6000")
-            .env("PRISM_ES_BATCH_AGE_MS", "300")
-            .env("PRISM_RETRY_MAX_MS", "1000")
-            .env("RUST_LOG", "info");
-        for (k, v) in env {
-            command.env(k, v);
-        }
+        let mut all = vec![("PRISM_ES_URL", es_url), ("PRISM_ES_BATCH_AGE_MS", "300")];
+        all.extend_from_slice(env);
+        let command = sink_command(
+            env!("CARGO_BIN_EXE_prism-es-sink"),
+            &self.tansu.brokers(),
+            &self.topic,
+            &self.group,
+            port,
+            &all,
+        );
         let log = self.logs.path().join(format!("es-sink-{n}.log"));
         Sink {
             process: ChildProcess::spawn("prism-es-sink", command, &log),

@@ -2,7 +2,6 @@
 //! directory for the lake.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use prism_event::EnrichedEvent;
@@ -13,7 +12,7 @@ use time::macros::datetime;
 
 mod support;
 
-use support::{SKEW, assert_exactly_once, event, get, metric, now_events};
+use support::{SKEW, assert_exactly_once, event, get, metric, now_events, sink_command};
 
 struct Sink {
     process: ChildProcess,
@@ -50,24 +49,21 @@ impl Scenario {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
         let port = free_port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_prism-hdfs-sink"));
-        command
-            .env("PRISM_KAFKA_BROKERS", self.tansu.brokers())
-            .env("PRISM_TOPIC", &self.topic)
-            .env("PRISM_DLQ_TOPIC", format!("{}-dlq", self.topic))
-            .env("PRISM_GROUP", &self.group)
-            .env(
-                "PRISM_HDFS_TARGET",
-                format!("file://{}", self.lake.path().display()),
-            )
-            .env("PRISM_METRICS_BIND", format!("127.0.0.1:{port}"))
-            .env("PRISM_SESSION_TIMEOUT_MS", "6000")
-            .env("PRISM_ROTATE_AGE_MS", "1000")
-            .env("PRISM_RETRY_MAX_MS", "1000")
-            .env("RUST_LOG", "info");
-        for (k, v) in env {
-            command.env(k, v);
-        }
+        let target = format!("file://{}", self.lake.path().display());
+        // Short age rotation so tests do not wait a minute; `env` may override.
+        let mut all = vec![
+            ("PRISM_HDFS_TARGET", target.as_str()),
+            ("PRISM_ROTATE_AGE_MS", "1000"),
+        ];
+        all.extend_from_slice(env);
+        let command = sink_command(
+            env!("CARGO_BIN_EXE_prism-hdfs-sink"),
+            &self.tansu.brokers(),
+            &self.topic,
+            &self.group,
+            port,
+            &all,
+        );
         let log = self.logs.path().join(format!("sink-{start}.log"));
         Sink {
             process: ChildProcess::spawn("prism-hdfs-sink", command, &log),

@@ -1,7 +1,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::process::{ChildProcess, free_port, wait_for_port};
+use crate::process::{ChildProcess, free_port, on_path, wait_for_port};
 
 /// Debian's chromedriver on a free port, driving Debian's Chromium headless.
 pub struct ChromeDriver {
@@ -26,7 +26,7 @@ pub const CHROMIUM_ARGS: &[&str] = &[
 
 impl ChromeDriver {
     pub fn start() -> Self {
-        let driver = which("chromedriver").unwrap_or_else(|| {
+        let driver = on_path("chromedriver").unwrap_or_else(|| {
             panic!(
                 "chromedriver is needed by this test but is not on PATH; install Debian's \
                  chromium and chromium-driver (scripts/test does)"
@@ -60,7 +60,7 @@ impl ChromeDriver {
     /// W3C capabilities for a headless Chromium session.
     pub fn capabilities(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut caps = serde_json::Map::new();
-        let binary = which("chromium")
+        let binary = on_path("chromium")
             .map(|p| p.display().to_string())
             .unwrap_or_default();
         caps.insert(
@@ -69,12 +69,4 @@ impl ChromeDriver {
         );
         caps
     }
-}
-
-fn which(name: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
 }

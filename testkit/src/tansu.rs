@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::process::{ChildProcess, free_port, wait_for_port};
+use crate::process::{ChildProcess, free_port, on_path, wait_for_port};
 
 /// A tansu broker on 127.0.0.1 with a SQLite file in its own temporary
 /// directory; stopped and removed when dropped.
@@ -77,18 +77,13 @@ fn binary() -> PathBuf {
     if let Some(path) = std::env::var_os("PRISM_TANSU_BIN") {
         return PathBuf::from(path);
     }
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join("tansu"))
-        .find(|p| p.is_file());
     let in_cargo_home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/tansu"));
-    on_path
+    on_path("tansu")
         .or(in_cargo_home.filter(|p| p.is_file()))
         .unwrap_or_else(|| {
             panic!(
                 "the tansu broker is needed by this test but was not found on PATH or in \
-             ~/.cargo/bin; install it with `scripts/setup` (or `cargo install tansu \
+             ~/.cargo/bin; install it with `scripts/test` (or `cargo install tansu \
              --version 0.6.0 --locked --features libsql`), or set PRISM_TANSU_BIN"
             )
         })

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::process::Command;
 use std::time::Duration;
 
 use prism_event::{Device, EnrichedEvent, Navigator, Software, UserAgent};
@@ -81,4 +82,31 @@ pub fn assert_exactly_once(sent: &[EnrichedEvent], landed: &[EnrichedEvent]) {
         landed.len()
     );
     assert_eq!(landed.len(), sent.len());
+}
+
+/// A sink binary's command with what every test run shares: the broker,
+/// topic, dead-letter topic, group, metrics port, short session timeout and
+/// retry cap. `env` comes last, so a test can override any of it.
+pub fn sink_command(
+    bin: &str,
+    brokers: &str,
+    topic: &str,
+    group: &str,
+    metrics_port: u16,
+    env: &[(&str, &str)],
+) -> Command {
+    let mut command = Command::new(bin);
+    command
+        .env("PRISM_KAFKA_BROKERS", brokers)
+        .env("PRISM_TOPIC", topic)
+        .env("PRISM_DLQ_TOPIC", format!("{topic}-dlq"))
+        .env("PRISM_GROUP", group)
+        .env("PRISM_METRICS_BIND", format!("127.0.0.1:{metrics_port}"))
+        .env("PRISM_SESSION_TIMEOUT_MS", "6000")
+        .env("PRISM_RETRY_MAX_MS", "1000")
+        .env("RUST_LOG", "info");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command
 }
