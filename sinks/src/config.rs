@@ -32,6 +32,18 @@ pub struct ConsumerConfig {
     #[arg(long, env = "PRISM_RETRY_MAX_MS", default_value_t = 30_000)]
     pub retry_max_ms: u64,
 
+    /// Longest time a stop (SIGTERM, Ctrl-C) may take, in milliseconds: the
+    /// final flush and the final commit share it; what misses it is read
+    /// again by the next owner.
+    #[arg(long, env = "PRISM_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000)]
+    pub shutdown_timeout_ms: u64,
+
+    /// Exit with an error when records have waited on assigned, unpaused
+    /// partitions for this many seconds while nothing arrived (a stuck
+    /// consumer), so a supervisor restarts the worker; 0 never exits.
+    #[arg(long, env = "PRISM_STALL_TIMEOUT_S", default_value_t = 120)]
+    pub stall_timeout_s: u64,
+
     /// Extra librdkafka setting as `key=value` for the consumer and the
     /// dead-letter producer (e.g. `security.protocol=SASL_SSL`); repeat the
     /// flag, or separate entries with commas in the environment variable.
@@ -42,6 +54,18 @@ pub struct ConsumerConfig {
 impl ConsumerConfig {
     pub fn retry_max(&self) -> Duration {
         Duration::from_millis(self.retry_max_ms)
+    }
+
+    pub fn session_timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.session_timeout_ms))
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
+    }
+
+    pub fn stall_timeout(&self) -> Option<Duration> {
+        (self.stall_timeout_s > 0).then(|| Duration::from_secs(self.stall_timeout_s))
     }
 }
 

@@ -5,24 +5,34 @@
 //! everything before it is durable. While the target fails, consumption is
 //! paused and the same call is retried with back-off, so lag grows and
 //! nothing is dropped.
+//!
+//! Group changes are handled by generation: every rebalance bumps an epoch,
+//! each record carries the epoch it was received in, and a revocation drops
+//! only the records received before it, so records of a partition handed
+//! straight back are kept. Pausing follows the assignment: a partition
+//! assigned while the target fails is paused at once, one assigned while
+//! it works is resumed (librdkafka keeps a pause across reassignment).
+
+mod context;
+mod shutdown;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use prism_event::EnrichedEvent;
-use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{error, info, warn};
 
+use self::context::{GroupChange, LoopContext};
 use crate::backoff::Backoff;
 use crate::config::ConsumerConfig;
 use crate::dlq::DeadLetters;
@@ -44,75 +54,39 @@ pub enum RunError {
     Metrics(#[from] prometheus::Error),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error(
+        "partition {0} was claimed by another worker but the group still assigns it here; exiting so the group is formed afresh"
+    )]
+    FencedButAssigned(i32),
+    #[error(
+        "consumer stalled: {lag} records waiting on assigned, unpaused partitions but none received for {secs} s; exiting so a supervisor restarts the worker"
+    )]
+    Stalled { lag: i64, secs: u64 },
 }
 
-enum GroupChange {
-    Assigned(Vec<i32>),
-    Revoked(Vec<i32>),
+/// A record waiting for the sink, with the group epoch it was received in.
+struct Pending {
+    epoch: u64,
+    record: Incoming,
+    /// Already copied to the dead-letter topic (a retry must not copy it
+    /// again).
+    dead_lettered: bool,
 }
 
-/// Forwards rebalances to the loop and consumer lag to the metrics; it
-/// never blocks librdkafka's thread.
-struct LoopContext {
-    topic: String,
-    changes: std::sync::Mutex<mpsc::Sender<GroupChange>>,
-    metrics: Arc<SinkMetrics>,
-}
-
-impl ClientContext for LoopContext {
-    fn stats(&self, stats: Statistics) {
-        let Some(topic) = stats.topics.get(&self.topic) else {
-            return;
-        };
-        for (id, p) in &topic.partitions {
-            if *id >= 0 && p.consumer_lag >= 0 {
-                self.metrics
-                    .lag
-                    .with_label_values(&[&id.to_string()])
-                    .set(p.consumer_lag);
-            }
-        }
-    }
-}
-
-impl ConsumerContext for LoopContext {
-    fn pre_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            self.send(GroupChange::Revoked(partitions_of(tpl, &self.topic)));
-        }
-    }
-
-    fn post_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(tpl) = rebalance {
-            self.send(GroupChange::Assigned(partitions_of(tpl, &self.topic)));
-        }
-    }
-}
-
-impl LoopContext {
-    fn send(&self, change: GroupChange) {
-        if let Ok(tx) = self.changes.lock() {
-            let _ = tx.send(change);
-        }
-    }
-}
-
-fn partitions_of(tpl: &TopicPartitionList, topic: &str) -> Vec<i32> {
-    tpl.elements()
-        .iter()
-        .filter(|e| e.topic() == topic)
-        .map(|e| e.partition())
-        .collect()
-}
-
-/// Where a partition stands in this worker.
+/// Where an assigned partition stands in this worker.
 struct PartitionState {
-    /// Records below this offset are already in the target; skip them.
-    resume_from: Option<i64>,
+    /// The epoch of the assignment; older records are stale.
+    assigned_in: u64,
+    /// `None` until the sink recovered the partition; then the offset below
+    /// which records are already in the target, if it knows one.
+    resume_from: Option<Option<i64>>,
+    /// Since when another worker has claimed the partition: its records
+    /// are dropped until the group assigns it here again.
+    fenced: Option<Instant>,
 }
 
 /// Runs `sink` until `shutdown` turns true, then makes the current batch
-/// durable, commits and leaves the group.
+/// durable and leaves the group, within the configured shutdown budget.
 pub async fn run<S: Sink>(
     config: &ConsumerConfig,
     group: &str,
@@ -132,11 +106,7 @@ pub async fn run<S: Sink>(
         &config.kafka_options,
     )?;
     let (tx, changes) = mpsc::channel();
-    let context = LoopContext {
-        topic: config.topic.clone(),
-        changes: std::sync::Mutex::new(tx),
-        metrics: Arc::clone(&metrics),
-    };
+    let context = LoopContext::new(&config.topic, tx, Arc::clone(&metrics));
     let mut cc = ClientConfig::new();
     cc.set("bootstrap.servers", &config.kafka_brokers)
         .set("group.id", group)
@@ -146,6 +116,9 @@ pub async fn run<S: Sink>(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", config.session_timeout_ms.to_string())
+        // New partitions of the topic are picked up within this time.
+        .set("topic.metadata.refresh.interval.ms", "10000")
+        .set("reconnect.backoff.max.ms", "1000")
         .set("statistics.interval.ms", "5000");
     for (k, v) in &config.kafka_options {
         cc.set(k, v);
@@ -160,20 +133,49 @@ pub async fn run<S: Sink>(
         pending: VecDeque::new(),
         backoff: Backoff::new(Duration::from_millis(200), config.retry_max()),
         retry_at: None,
-        paused: false,
+        last_record: Instant::now(),
         metrics,
         dead_letters,
     };
+    let stall_after = config.stall_timeout();
 
+    // Set when a shutdown interrupted the sink mid-call: its buffers may be
+    // half-written, so nothing more is flushed or stored.
+    let mut interrupted = false;
     loop {
         state.apply_group_changes(&changes, &mut sink);
         if state.retry_at.is_none_or(|at| Instant::now() >= at) {
             let started = Instant::now();
-            match state.work(&mut sink, false).await {
+            let outcome = tokio::select! {
+                biased;
+                _ = shutdown.changed() => {
+                    interrupted = true;
+                    break;
+                }
+                outcome = state.work(&mut sink, false) => outcome,
+            };
+            // Nothing written is no proof the target is back: ask it.
+            let outcome = match outcome {
+                Ok(()) if consumer.context().paused.load(Ordering::SeqCst) => sink.probe().await,
+                other => other,
+            };
+            state.handle_fenced(&mut sink);
+            match outcome {
                 Ok(()) => state.succeeded(&consumer),
                 Err(e) => state.failed(&consumer, e),
             }
             state.store_offsets(&consumer, &mut sink, started);
+        }
+        if let Some(p) = state.fenced_too_long(2 * config.session_timeout()) {
+            return Err(RunError::FencedButAssigned(p));
+        }
+        if let Some(stall) = stall_after
+            && let Some(lag) = state.stalled(consumer.context(), stall)
+        {
+            return Err(RunError::Stalled {
+                lag,
+                secs: stall.as_secs(),
+            });
         }
         let wait = state.retry_at.map_or(TICK, |at| {
             at.saturating_duration_since(Instant::now()).min(TICK)
@@ -182,12 +184,12 @@ pub async fn run<S: Sink>(
             _ = shutdown.changed() => break,
             received = tokio::time::timeout(wait, consumer.recv()) => match received {
                 Ok(Ok(message)) => {
-                    state.receive(&message);
+                    state.receive(&message, consumer.context());
                     // Take what is already fetched without waiting, so the
                     // per-iteration work is shared by many records.
                     while state.pending.len() < MAX_PENDING {
                         match consumer.recv().now_or_never() {
-                            Some(Ok(message)) => state.receive(&message),
+                            Some(Ok(message)) => state.receive(&message, consumer.context()),
                             _ => break,
                         }
                     }
@@ -201,38 +203,25 @@ pub async fn run<S: Sink>(
         }
     }
 
-    info!("stopping: making the current batch durable");
-    state.apply_group_changes(&changes, &mut sink);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match state.work(&mut sink, true).await {
-            Ok(()) => break,
-            Err(e) if Instant::now() < deadline => {
-                warn!(error = %e, "final flush failed, retrying");
-                tokio::time::sleep(state.backoff.next_delay()).await;
-            }
-            Err(e) => {
-                warn!(error = %e, "giving up the final flush; the records will be read again");
-                break;
-            }
-        }
+    let deadline = Instant::now() + config.shutdown_timeout();
+    if interrupted {
+        warn!("stopped in the middle of a write; what was not committed will be read again");
+    } else {
+        state.apply_group_changes(&changes, &mut sink);
+        state.final_flush(&mut sink, deadline).await;
+        state.store_offsets(&consumer, &mut sink, Instant::now());
     }
-    state.store_offsets(&consumer, &mut sink, Instant::now());
-    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-        debug!(error = %e, "final commit");
-    }
-    consumer.unsubscribe();
-    info!("left the group");
+    shutdown::close(consumer, deadline).await;
     Ok(())
 }
 
 struct LoopState {
     topic: String,
     partitions: HashMap<i32, PartitionState>,
-    pending: VecDeque<Incoming>,
+    pending: VecDeque<Pending>,
     backoff: Backoff,
     retry_at: Option<Instant>,
-    paused: bool,
+    last_record: Instant,
     metrics: Arc<SinkMetrics>,
     dead_letters: DeadLetters,
 }
@@ -245,47 +234,75 @@ impl LoopState {
     ) {
         while let Ok(change) = changes.try_recv() {
             match change {
-                GroupChange::Revoked(partitions) => {
+                GroupChange::Revoked { partitions, epoch } => {
+                    info!(?partitions, "partitions revoked");
                     for p in partitions {
-                        info!(partition = p, "partition revoked");
                         self.partitions.remove(&p);
-                        self.pending.retain(|r| r.partition != p);
+                        self.pending
+                            .retain(|r| r.record.partition != p || r.epoch >= epoch);
                         sink.revoke(p);
                     }
                 }
-                GroupChange::Assigned(partitions) => {
+                GroupChange::Assigned { partitions, epoch } => {
                     info!(?partitions, "partitions assigned");
+                    for p in partitions {
+                        self.partitions.insert(
+                            p,
+                            PartitionState {
+                                assigned_in: epoch,
+                                resume_from: None,
+                                fenced: None,
+                            },
+                        );
+                    }
                 }
             }
         }
+        self.metrics.pending.set(self.pending.len() as i64);
     }
 
-    fn receive(&mut self, message: &rdkafka::message::BorrowedMessage<'_>) {
+    fn receive(&mut self, message: &rdkafka::message::BorrowedMessage<'_>, context: &LoopContext) {
         self.metrics.consumed.inc();
+        self.last_record = Instant::now();
         let payload = message.payload().unwrap_or_default().to_vec();
         let event = serde_json::from_slice::<EnrichedEvent>(&payload)
             .map_err(|e| format!("not a valid enriched event: {e}"));
-        self.pending.push_back(Incoming {
-            partition: message.partition(),
-            offset: message.offset(),
-            event,
-            payload,
+        self.pending.push_back(Pending {
+            epoch: context.epoch.load(Ordering::SeqCst),
+            record: Incoming {
+                partition: message.partition(),
+                offset: message.offset(),
+                timestamp_ms: message.timestamp().to_millis(),
+                event,
+                payload,
+            },
+            dead_lettered: false,
         });
     }
 
     /// Hands every pending record to the sink, then flushes what is due.
-    /// On error the record that failed stays first in line.
+    /// On error the record that failed stays first in line, and the sink is
+    /// as it was before that record.
     async fn work<S: Sink>(&mut self, sink: &mut S, force: bool) -> Result<(), TargetError> {
         let mut dead_in_batch = 0usize;
-        while let Some(record) = self.pending.front() {
+        while let Some(pending) = self.pending.front_mut() {
+            let record = &pending.record;
             let p = record.partition;
-            let resume_from = match self.partitions.get(&p) {
-                Some(state) => state.resume_from,
+            let state = match self.partitions.get_mut(&p) {
+                Some(s) if pending.epoch >= s.assigned_in && s.fenced.is_none() => s,
+                // Not (or no longer) ours: the owner reads it from its offset.
+                _ => {
+                    self.pending.pop_front();
+                    continue;
+                }
+            };
+            let resume_from = match state.resume_from {
+                Some(r) => r,
                 None => {
-                    let resume_from = sink.recover(p).await?;
-                    info!(partition = p, ?resume_from, "partition ready");
-                    self.partitions.insert(p, PartitionState { resume_from });
-                    resume_from
+                    let r = sink.recover(record).await?;
+                    info!(partition = p, resume_from = ?r, "partition ready");
+                    state.resume_from = Some(r);
+                    r
                 }
             };
             if resume_from.is_some_and(|r| record.offset < r) {
@@ -293,17 +310,20 @@ impl LoopState {
                 self.pending.pop_front();
                 continue;
             }
-            if let Err(reason) = &record.event {
+            if let Err(reason) = &record.event
+                && !pending.dead_lettered
+            {
                 self.dead_letters
                     .send(&record.payload, reason, (&self.topic, p, record.offset))
                     .await?;
+                pending.dead_lettered = true;
                 if dead_in_batch == 0 {
                     warn!(partition = p, offset = record.offset, %reason, "dead-lettered a record");
                 }
                 dead_in_batch += 1;
                 self.metrics.dead_lettered.inc();
             }
-            sink.push(record).await?;
+            sink.push(&pending.record).await?;
             self.pending.pop_front();
         }
         if dead_in_batch > 1 {
@@ -312,8 +332,23 @@ impl LoopState {
         sink.flush(force).await
     }
 
+    /// Partitions another worker claimed: stop handling them here.
+    fn handle_fenced<S: Sink>(&mut self, sink: &mut S) {
+        for p in sink.take_fenced() {
+            warn!(
+                partition = p,
+                "another worker owns this partition now; dropping what was buffered for it"
+            );
+            self.metrics.fenced.inc();
+            if let Some(state) = self.partitions.get_mut(&p) {
+                state.fenced.get_or_insert_with(Instant::now);
+            }
+            self.pending.retain(|r| r.record.partition != p);
+        }
+    }
+
     fn succeeded(&mut self, consumer: &StreamConsumer<LoopContext>) {
-        if self.paused {
+        if consumer.context().paused.swap(false, Ordering::SeqCst) {
             if let Ok(assignment) = consumer.assignment() {
                 let _ = consumer.resume(&assignment);
             }
@@ -321,7 +356,6 @@ impl LoopState {
                 retries = self.backoff.attempts(),
                 "target is back; resuming consumption"
             );
-            self.paused = false;
             self.metrics.target_up.set(1);
         }
         self.backoff.reset();
@@ -331,14 +365,62 @@ impl LoopState {
     fn failed(&mut self, consumer: &StreamConsumer<LoopContext>, error: TargetError) {
         let delay = self.backoff.next_delay();
         warn!(error = %error, attempt = self.backoff.attempts(), retry_in_ms = delay.as_millis() as u64, "target failed; pausing consumption");
-        if !self.paused {
+        if !consumer.context().paused.swap(true, Ordering::SeqCst) {
             if let Ok(assignment) = consumer.assignment() {
                 let _ = consumer.pause(&assignment);
             }
-            self.paused = true;
             self.metrics.target_up.set(0);
         }
         self.retry_at = Some(Instant::now() + delay);
+    }
+
+    /// A partition fenced for longer than a rebalance takes is still
+    /// assigned here: the group and the claims disagree.
+    fn fenced_too_long(&self, after: Duration) -> Option<i32> {
+        self.partitions
+            .iter()
+            .find(|(_, s)| s.fenced.is_some_and(|t| t.elapsed() > after))
+            .map(|(p, _)| *p)
+    }
+
+    /// Records wait on assigned, unpaused partitions while a broker is up,
+    /// yet nothing arrived for `after`: the consumer is stuck (a group or
+    /// fetch state that librdkafka does not leave by itself). Returns the
+    /// lag then.
+    fn stalled(&self, context: &LoopContext, after: Duration) -> Option<i64> {
+        if context.paused.load(Ordering::SeqCst)
+            || !self.pending.is_empty()
+            || self.last_record.elapsed() < after
+        {
+            return None;
+        }
+        context.stalled_lag(after)
+    }
+
+    /// Makes what is buffered durable before leaving, within `deadline`.
+    async fn final_flush<S: Sink>(&mut self, sink: &mut S, deadline: Instant) {
+        info!("stopping: making the current batch durable");
+        let attempts = async {
+            loop {
+                match self.work(sink, true).await {
+                    Ok(()) => return true,
+                    Err(e) => {
+                        warn!(error = %e, "final flush failed, retrying");
+                        tokio::time::sleep(self.backoff.next_delay()).await;
+                    }
+                }
+            }
+        };
+        // Leave a little of the budget for the final commit.
+        let until = deadline
+            .checked_sub(Duration::from_secs(2))
+            .unwrap_or(deadline);
+        if tokio::time::timeout_at(until.into(), attempts)
+            .await
+            .is_err()
+        {
+            warn!("gave up the final flush; the records will be read again");
+        }
     }
 
     /// Stores what the sink made durable; librdkafka commits stored offsets
@@ -359,14 +441,14 @@ impl LoopState {
             .observe(started.elapsed().as_secs_f64());
         let mut tpl = TopicPartitionList::new();
         for (p, next) in durable.offsets {
-            if self.partitions.contains_key(&p) {
+            if self.partitions.get(&p).is_some_and(|s| s.fenced.is_none()) {
                 let _ = tpl.add_partition_offset(&self.topic, p, Offset::Offset(next));
             }
         }
         if tpl.count() > 0
             && let Err(e) = consumer.store_offsets(&tpl)
         {
-            debug!(error = %e, "storing offsets (partition no longer assigned?)");
+            error!(error = %e, "storing offsets failed (partition no longer assigned?)");
         }
     }
 }

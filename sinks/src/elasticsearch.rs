@@ -342,7 +342,7 @@ impl Sink for EsSink {
         "elasticsearch"
     }
 
-    async fn recover(&mut self, _partition: i32) -> Result<Option<i64>, TargetError> {
+    async fn recover(&mut self, _first: &Incoming) -> Result<Option<i64>, TargetError> {
         // `create` with `_id = event_id` makes replays harmless: trust the
         // committed offset.
         Ok(None)
@@ -451,14 +451,14 @@ impl Sink for EsSink {
         )))
     }
 
+    async fn probe(&self) -> Result<(), TargetError> {
+        self.client.ping().await.map(|_| ()).map_err(TargetError)
+    }
+
     fn take_durable(&mut self) -> Durable {
         Durable {
             offsets: std::mem::take(&mut self.durable).into_iter().collect(),
             events: std::mem::take(&mut self.written),
         }
-    }
-
-    async fn healthy(&self) -> bool {
-        self.client.ping().await.is_ok()
     }
 }

@@ -57,16 +57,15 @@ pub async fn run_worker<S: Sink>(
     Ok(())
 }
 
-/// A sink binary's exit: success, or the error logged and a failure code.
-pub fn exit_code(
-    binary: &str,
-    result: Result<(), Box<dyn std::error::Error>>,
-) -> std::process::ExitCode {
+/// Ends a sink binary: success, or the error logged and a failure code.
+/// Exits at once rather than returning, so no thread still waiting on an
+/// absent broker or target can hold the process past its shutdown budget.
+pub fn exit(binary: &str, result: Result<(), Box<dyn std::error::Error>>) -> ! {
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => std::process::exit(0),
         Err(e) => {
             tracing::error!(error = %e, "{binary} failed");
-            std::process::ExitCode::FAILURE
+            std::process::exit(1)
         }
     }
 }

@@ -14,6 +14,8 @@ pub struct SinkMetrics {
     pub batch_seconds: Histogram,
     pub lag: IntGaugeVec,
     pub target_up: IntGauge,
+    pub pending: IntGauge,
+    pub fenced: IntCounter,
 }
 
 impl SinkMetrics {
@@ -46,6 +48,14 @@ impl SinkMetrics {
             &["partition"],
         )?;
         let target_up = IntGauge::new("target_up", "1 while the target accepts writes")?;
+        let pending = IntGauge::new(
+            "records_pending",
+            "Records read from Kafka and not yet handed to the target",
+        )?;
+        let fenced = IntCounter::new(
+            "partitions_fenced_total",
+            "Partitions found claimed by a newer owner while this worker still held them",
+        )?;
         registry.register(Box::new(consumed.clone()))?;
         registry.register(Box::new(written.clone()))?;
         registry.register(Box::new(dead_lettered.clone()))?;
@@ -53,6 +63,8 @@ impl SinkMetrics {
         registry.register(Box::new(batch_seconds.clone()))?;
         registry.register(Box::new(lag.clone()))?;
         registry.register(Box::new(target_up.clone()))?;
+        registry.register(Box::new(pending.clone()))?;
+        registry.register(Box::new(fenced.clone()))?;
         target_up.set(1);
         Ok(Self {
             registry,
@@ -63,6 +75,8 @@ impl SinkMetrics {
             batch_seconds,
             lag,
             target_up,
+            pending,
+            fenced,
         })
     }
 

@@ -6,6 +6,9 @@ use prism_event::EnrichedEvent;
 pub struct Incoming {
     pub partition: i32,
     pub offset: i64,
+    /// The record's Kafka timestamp in milliseconds since the epoch (the
+    /// producer's clock at send time), when it has one.
+    pub timestamp_ms: Option<i64>,
     /// `Err(reason)` when the record is not a valid event; by the time the
     /// sink sees it, it has been dead-lettered, and the sink only accounts
     /// for its offset.
@@ -21,26 +24,27 @@ pub struct Durable {
     pub events: u64,
 }
 
-/// The destination failed; the loop pauses consumption, backs off and
-/// retries the same call. Nothing is dropped.
+/// The destination failed (or did not answer in time); the loop pauses
+/// consumption, backs off and retries the same call. Nothing is dropped.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct TargetError(pub String);
 
 /// A destination for events, driven by [`crate::consumer::run`].
 ///
-/// Calls that fail with [`TargetError`] must leave the sink as it was, so
-/// the loop can simply call again.
+/// Calls that fail with [`TargetError`] must leave the sink exactly as it
+/// was, so the loop can simply call again with the same record.
 #[async_trait]
 pub trait Sink: Send {
     /// A short name for logs and metrics (`hdfs`, `elasticsearch`).
     fn name(&self) -> &'static str;
 
-    /// `partition` was just assigned: clean up after a previous owner and
+    /// `first` is the first record of a partition this worker was just
+    /// assigned: clean up after a previous owner, claim the partition, and
     /// return the first offset not yet durable in the target, if the target
     /// knows it (records below it are skipped). `None` trusts the group's
     /// committed offset.
-    async fn recover(&mut self, partition: i32) -> Result<Option<i64>, TargetError>;
+    async fn recover(&mut self, first: &Incoming) -> Result<Option<i64>, TargetError>;
 
     /// `partition` was taken away: forget whatever is buffered for it (the
     /// new owner will read it again).
@@ -58,6 +62,16 @@ pub trait Sink: Send {
     /// commit), and how many events were written.
     fn take_durable(&mut self) -> Durable;
 
-    /// Whether the target answers (readiness).
-    async fn healthy(&self) -> bool;
+    /// Checks that the target answers, without writing an event. While
+    /// consumption is paused and there is nothing to write, this decides
+    /// whether to resume.
+    async fn probe(&self) -> Result<(), TargetError>;
+
+    /// Partitions the sink found claimed by another worker since the last
+    /// call (a newer owner recovered them while this worker was stalled).
+    /// Their buffered records are dropped; the loop stops handling them
+    /// until the group assigns them here again.
+    fn take_fenced(&mut self) -> Vec<i32> {
+        Vec::new()
+    }
 }

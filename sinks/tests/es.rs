@@ -2,154 +2,25 @@
 //! Elasticsearch-API server) and tansu; faults that no real server produces
 //! on demand come from a scripted proxy in front of osmem.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prism_event::EnrichedEvent;
-use prism_testkit::{
-    ChildProcess, Osmem, Producer, Tansu, create_topic, free_port, produce, read_records, unique,
-    workspace_bin,
-};
+use prism_testkit::{Producer, produce, read_records, workspace_bin};
 use serde_json::{Value, json};
 use time::macros::datetime;
 
 mod support;
 
-use support::{event, get, metric, now_events, sink_command};
-
-struct Sink {
-    process: ChildProcess,
-    metrics: String,
-}
-
-struct Scenario {
-    tansu: Tansu,
-    topic: String,
-    group: String,
-    osmem: Osmem,
-    logs: tempfile::TempDir,
-    starts: AtomicUsize,
-}
-
-impl Scenario {
-    fn new() -> Self {
-        let tansu = Tansu::start();
-        let topic = unique("select-color");
-        create_topic(&tansu.brokers(), &topic, 2);
-        Self {
-            tansu,
-            topic,
-            group: unique("prism-es"),
-            osmem: Osmem::start(),
-            logs: tempfile::tempdir().unwrap(),
-            starts: AtomicUsize::new(0),
-        }
-    }
-
-    fn dlq(&self) -> String {
-        format!("{}-dlq", self.topic)
-    }
-
-    /// Starts the sink against `es_url` (osmem, or a proxy in front of it).
-    fn start_sink(&self, es_url: &str, env: &[(&str, &str)]) -> Sink {
-        let n = self.starts.fetch_add(1, Ordering::Relaxed) + 1;
-        let port = free_port();
-        let mut all = vec![("PRISM_ES_URL", es_url), ("PRISM_ES_BATCH_AGE_MS", "300")];
-        all.extend_from_slice(env);
-        let command = sink_command(
-            env!("CARGO_BIN_EXE_prism-es-sink"),
-            &self.tansu.brokers(),
-            &self.topic,
-            &self.group,
-            port,
-            &all,
-        );
-        let log = self.logs.path().join(format!("es-sink-{n}.log"));
-        Sink {
-            process: ChildProcess::spawn("prism-es-sink", command, &log),
-            metrics: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    fn produce(&self, events: &[EnrichedEvent]) {
-        let payloads: Vec<Vec<u8>> = events
-            .iter()
-            .map(|e| serde_json::to_vec(e).unwrap())
-            .collect();
-        produce(&self.tansu.brokers(), &self.topic, &payloads);
-    }
-
-    fn es(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let client = reqwest::blocking::Client::new();
-        let mut req = client.request(method, format!("{}{path}", self.osmem.url()));
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        req.send().and_then(|r| r.json()).unwrap_or(Value::Null)
-    }
-
-    /// Every document id in `select-color-*`, with how often it occurs.
-    fn doc_ids(&self) -> HashMap<String, usize> {
-        self.es(reqwest::Method::POST, "/_refresh", None);
-        let body = json!({"size": 10000, "_source": false, "query": {"match_all": {}}});
-        let hits = self.es(reqwest::Method::POST, "/select-color-*/_search", Some(body));
-        let mut ids = HashMap::new();
-        for hit in hits["hits"]["hits"].as_array().into_iter().flatten() {
-            *ids.entry(format!(
-                "{}/{}",
-                hit["_index"].as_str().unwrap_or(""),
-                hit["_id"].as_str().unwrap_or("")
-            ))
-            .or_insert(0) += 1;
-        }
-        ids
-    }
-
-    fn count(&self) -> usize {
-        self.es(reqwest::Method::POST, "/_refresh", None);
-        self.es(reqwest::Method::GET, "/select-color-*/_count", None)["count"]
-            .as_u64()
-            .unwrap_or(0) as usize
-    }
-
-    fn wait_for_count(&self, n: usize, timeout: Duration) -> usize {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let count = self.count();
-            if count >= n || Instant::now() > deadline {
-                return count;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-/// Every sent event is exactly one document, and there is nothing else.
-fn assert_one_document_each(s: &Scenario, sent: &[EnrichedEvent]) {
-    let ids = s.doc_ids();
-    let by_event: HashSet<String> = ids
-        .keys()
-        .map(|k| k.rsplit('/').next().unwrap_or("").to_owned())
-        .collect();
-    let missing = sent
-        .iter()
-        .filter(|e| !by_event.contains(&e.event_id.to_string()))
-        .count();
-    let doubled = ids.values().filter(|n| **n > 1).count();
-    assert_eq!((missing, doubled), (0, 0), "missing, doubled");
-    assert_eq!(by_event.len(), ids.len(), "an event id in two indices");
-    assert_eq!(
-        ids.len(),
-        sent.len(),
-        "documents for exactly the events sent"
-    );
-}
+use support::proxy::{Proxy, docs_in};
+use support::search::Search;
+use support::{event, get, metric, now_events};
 
 #[test]
 fn events_posted_through_the_producer_become_one_document_each_even_when_retried() {
-    let s = Scenario::new();
+    let s = Search::new();
     let _sink = s.start_sink(s.osmem.url(), &[]);
     let server = Producer::start(
         &workspace_bin("prism-server"),
@@ -231,7 +102,7 @@ fn events_posted_through_the_producer_become_one_document_each_even_when_retried
 
 #[test]
 fn a_record_the_mapping_refuses_is_dead_lettered_and_the_rest_indexed_by_event_day() {
-    let s = Scenario::new();
+    let s = Search::new();
     let _sink = s.start_sink(s.osmem.url(), &[]);
     let sent: Vec<EnrichedEvent> = (0..5)
         .map(|i| event(i, datetime!(2026-11-20 23:59:58 UTC)))
@@ -247,7 +118,7 @@ fn a_record_the_mapping_refuses_is_dead_lettered_and_the_rest_indexed_by_event_d
     produce(&s.tansu.brokers(), &s.topic, &payloads);
 
     assert_eq!(s.wait_for_count(5, Duration::from_secs(60)), 5);
-    assert_one_document_each(&s, &sent);
+    s.assert_one_document_each(&sent);
     assert!(
         s.doc_ids()
             .keys()
@@ -271,119 +142,9 @@ fn a_record_the_mapping_refuses_is_dead_lettered_and_the_rest_indexed_by_event_d
     );
 }
 
-/// A scripted HTTP server in front of osmem: it forwards everything, but
-/// `fault` may answer a `_bulk` request itself or rewrite osmem's answer.
-struct Proxy {
-    url: String,
-    bulks: Arc<AtomicUsize>,
-    _runtime: tokio::runtime::Runtime,
-}
-
-type Fault = dyn Fn(usize, &[u8]) -> Option<(u16, Value)> + Send + Sync;
-type Rewrite = dyn Fn(&[u8], Value) -> Value + Send + Sync;
-
-impl Proxy {
-    fn start(upstream: &str, fault: Box<Fault>, rewrite: Option<Box<Rewrite>>) -> Self {
-        use axum::body::Bytes;
-        use axum::extract::State;
-        use axum::http::header::CONTENT_TYPE;
-        use axum::http::{Method, StatusCode, Uri};
-        use axum::response::IntoResponse;
-
-        struct Shared {
-            upstream: String,
-            bulks: Arc<AtomicUsize>,
-            fault: Box<Fault>,
-            rewrite: Option<Box<Rewrite>>,
-            http: reqwest::Client,
-        }
-        async fn handle(
-            State(shared): State<Arc<Shared>>,
-            method: Method,
-            uri: Uri,
-            body: Bytes,
-        ) -> axum::response::Response {
-            let is_bulk = uri.path() == "/_bulk";
-            if is_bulk {
-                let n = shared.bulks.fetch_add(1, Ordering::SeqCst);
-                if let Some((status, answer)) = (shared.fault)(n, &body) {
-                    return (
-                        StatusCode::from_u16(status).unwrap(),
-                        [(CONTENT_TYPE, "application/json")],
-                        answer.to_string(),
-                    )
-                        .into_response();
-                }
-            }
-            let url = format!(
-                "{}{}",
-                shared.upstream,
-                uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-            );
-            let res = shared
-                .http
-                .request(method, url)
-                .header(
-                    "content-type",
-                    if is_bulk {
-                        "application/x-ndjson"
-                    } else {
-                        "application/json"
-                    },
-                )
-                .body(body.to_vec())
-                .send()
-                .await
-                .unwrap();
-            let status = StatusCode::from_u16(res.status().as_u16()).unwrap();
-            let answer: Value = res.json().await.unwrap_or(Value::Null);
-            let answer = match (&shared.rewrite, is_bulk) {
-                (Some(rewrite), true) => rewrite(&body, answer),
-                _ => answer,
-            };
-            (
-                status,
-                [(CONTENT_TYPE, "application/json")],
-                answer.to_string(),
-            )
-                .into_response()
-        }
-
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let bulks = Arc::new(AtomicUsize::new(0));
-        let shared = Arc::new(Shared {
-            upstream: upstream.to_owned(),
-            bulks: Arc::clone(&bulks),
-            fault,
-            rewrite,
-            http: reqwest::Client::new(),
-        });
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let app = axum::Router::new().fallback(handle).with_state(shared);
-        runtime.spawn(async move { axum::serve(listener, app).await });
-        Self {
-            url,
-            bulks,
-            _runtime: runtime,
-        }
-    }
-}
-
-fn docs_in(body: &[u8]) -> Vec<Value> {
-    let text = String::from_utf8_lossy(body);
-    text.lines()
-        .skip(1)
-        .step_by(2)
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn items_throttled_with_429_are_sent_again_and_indexed_once() {
-    let s = Scenario::new();
+    let s = Search::new();
     let fault = |n: usize, body: &[u8]| {
         (n == 0).then(|| {
             let items: Vec<Value> = docs_in(body).iter().map(|_| json!({"create": {"status": 429, "error": {"type": "es_rejected_execution_exception", "reason": "queue full"}}})).collect();
@@ -396,13 +157,13 @@ fn items_throttled_with_429_are_sent_again_and_indexed_once() {
     s.produce(&sent);
     assert_eq!(s.wait_for_count(50, Duration::from_secs(60)), 50);
     assert!(proxy.bulks.load(Ordering::SeqCst) >= 2);
-    assert_one_document_each(&s, &sent);
+    s.assert_one_document_each(&sent);
     assert!(metric(&sink.metrics, "prism_sink_es_retried_total") >= 1.0);
 }
 
 #[test]
 fn a_503_outage_of_ten_seconds_loses_nothing() {
-    let s = Scenario::new();
+    let s = Search::new();
     let started = Instant::now();
     let fault = move |_: usize, _: &[u8]| {
         (started.elapsed() < Duration::from_secs(10))
@@ -416,13 +177,13 @@ fn a_503_outage_of_ten_seconds_loses_nothing() {
     assert_eq!(s.count(), 0, "nothing indexed during the outage");
     assert_eq!(get(&format!("{}/readyz", sink.metrics)).0, 503);
     assert_eq!(s.wait_for_count(200, Duration::from_secs(60)), 200);
-    assert_one_document_each(&s, &sent);
+    s.assert_one_document_each(&sent);
     assert_eq!(get(&format!("{}/readyz", sink.metrics)).0, 200);
 }
 
 #[test]
 fn a_bulk_request_answered_413_is_split_until_it_fits() {
-    let s = Scenario::new();
+    let s = Search::new();
     let sizes = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&sizes);
     let fault = move |_: usize, body: &[u8]| {
@@ -441,7 +202,7 @@ fn a_bulk_request_answered_413_is_split_until_it_fits() {
     let sent = now_events(40);
     s.produce(&sent);
     assert_eq!(s.wait_for_count(40, Duration::from_secs(60)), 40);
-    assert_one_document_each(&s, &sent);
+    s.assert_one_document_each(&sent);
     let sizes = sizes.lock().unwrap().clone();
     assert!(
         sizes.iter().any(|n| *n > 4) && sizes.iter().any(|n| *n <= 4),
@@ -451,7 +212,7 @@ fn a_bulk_request_answered_413_is_split_until_it_fits() {
 
 #[test]
 fn an_item_refused_with_400_is_dead_lettered_not_retried() {
-    let s = Scenario::new();
+    let s = Search::new();
     let rewrite = |body: &[u8], mut answer: Value| {
         for (i, doc) in docs_in(body).iter().enumerate() {
             if doc["name"] == "refuse me" {
@@ -492,7 +253,7 @@ fn an_item_refused_with_400_is_dead_lettered_not_retried() {
 
 #[test]
 fn kill_9_five_times_mid_stream_indexes_every_event_exactly_once() {
-    let s = Scenario::new();
+    let s = Search::new();
     let sent = now_events(2_000);
     let env = [
         ("PRISM_ES_BATCH_DOCS", "50"),
@@ -518,5 +279,5 @@ fn kill_9_five_times_mid_stream_indexes_every_event_exactly_once() {
     eprintln!("after 5 kills: {before_final} documents; after the final start: {landed}");
     assert!(before_final > 0, "the killed sinks made progress");
     std::thread::sleep(Duration::from_secs(1));
-    assert_one_document_each(&s, &sent);
+    s.assert_one_document_each(&sent);
 }

@@ -1,142 +1,22 @@
 //! `prism-hdfs-sink` as a real process: tansu for Kafka, a temporary
 //! directory for the lake.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use prism_event::EnrichedEvent;
 use prism_sinks::event_time::event_time;
 use prism_sinks::hdfs::layout::{Bucket, parse_file_name};
-use prism_testkit::{ChildProcess, Tansu, create_topic, free_port, produce, read_records, unique};
+use prism_testkit::{produce, read_records};
 use time::macros::datetime;
 
 mod support;
 
-use support::{SKEW, assert_exactly_once, event, get, metric, now_events, sink_command};
-
-struct Sink {
-    process: ChildProcess,
-    metrics: String,
-}
-
-struct Scenario {
-    tansu: Tansu,
-    topic: String,
-    group: String,
-    lake: tempfile::TempDir,
-    logs: tempfile::TempDir,
-    starts: std::sync::atomic::AtomicU32,
-}
-
-impl Scenario {
-    fn new() -> Self {
-        let tansu = Tansu::start();
-        let topic = unique("select-color");
-        create_topic(&tansu.brokers(), &topic, 2);
-        Self {
-            tansu,
-            topic,
-            group: unique("prism-hdfs"),
-            lake: tempfile::tempdir().unwrap(),
-            logs: tempfile::tempdir().unwrap(),
-            starts: std::sync::atomic::AtomicU32::new(0),
-        }
-    }
-
-    fn start_sink(&self, env: &[(&str, &str)]) -> Sink {
-        let start = self
-            .starts
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1;
-        let port = free_port();
-        let target = format!("file://{}", self.lake.path().display());
-        // Short age rotation so tests do not wait a minute; `env` may override.
-        let mut all = vec![
-            ("PRISM_HDFS_TARGET", target.as_str()),
-            ("PRISM_ROTATE_AGE_MS", "1000"),
-        ];
-        all.extend_from_slice(env);
-        let command = sink_command(
-            env!("CARGO_BIN_EXE_prism-hdfs-sink"),
-            &self.tansu.brokers(),
-            &self.topic,
-            &self.group,
-            port,
-            &all,
-        );
-        let log = self.logs.path().join(format!("sink-{start}.log"));
-        Sink {
-            process: ChildProcess::spawn("prism-hdfs-sink", command, &log),
-            metrics: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    fn produce(&self, events: &[EnrichedEvent]) {
-        let payloads: Vec<Vec<u8>> = events
-            .iter()
-            .map(|e| serde_json::to_vec(e).unwrap())
-            .collect();
-        produce(&self.tansu.brokers(), &self.topic, &payloads);
-    }
-
-    /// Every final file under the lake: its path relative to the root and
-    /// the events in it.
-    fn files(&self) -> Vec<(String, Vec<EnrichedEvent>)> {
-        let mut files = Vec::new();
-        walk(self.lake.path(), &mut |path| {
-            let rel = path
-                .strip_prefix(self.lake.path())
-                .unwrap()
-                .display()
-                .to_string();
-            if rel.starts_with("_tmp") {
-                return;
-            }
-            let text = std::fs::read_to_string(path).unwrap();
-            let events = text
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect();
-            files.push((rel, events));
-        });
-        files.sort_by(|a, b| a.0.cmp(&b.0));
-        files
-    }
-
-    fn events(&self) -> Vec<EnrichedEvent> {
-        self.files().into_iter().flat_map(|(_, e)| e).collect()
-    }
-
-    /// Waits until the lake holds `n` events; returns how many it holds.
-    fn wait_for_events(&self, n: usize, timeout: Duration) -> usize {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let count = self.events().len();
-            if count >= n || Instant::now() > deadline {
-                return count;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            walk(&path, f)
-        } else {
-            f(&path)
-        }
-    }
-}
+use support::lake::Lake;
+use support::{SKEW, assert_exactly_once, event, get, metric, now_events};
 
 #[test]
 fn every_event_lands_once_filed_by_event_time_in_the_hive_layout() {
-    let s = Scenario::new();
+    let s = Lake::new();
     let _sink = s.start_sink(&[]);
     let hours = [
         datetime!(2026-11-22 03:59:58 UTC),
@@ -189,7 +69,7 @@ fn every_event_lands_once_filed_by_event_time_in_the_hive_layout() {
 
 #[test]
 fn kill_9_five_times_mid_stream_loses_and_duplicates_nothing() {
-    let s = Scenario::new();
+    let s = Lake::new();
     let sent = now_events(3_000);
     let env = [
         ("PRISM_ROTATE_RECORDS", "40"),
@@ -214,12 +94,12 @@ fn kill_9_five_times_mid_stream_loses_and_duplicates_nothing() {
     let landed = s.wait_for_events(sent.len(), Duration::from_secs(90));
     eprintln!("after 5 kills: {before_final} events had landed; after the final start: {landed}");
     assert!(before_final > 0, "the killed sinks made progress");
-    assert_exactly_once(&sent, &s.events());
+    s.assert_settles_exactly_once(&sent, Duration::from_secs(5));
 }
 
 #[test]
 fn files_rotate_by_count_and_by_age_on_a_quiet_topic() {
-    let s = Scenario::new();
+    let s = Lake::new();
     let _sink = s.start_sink(&[
         ("PRISM_ROTATE_RECORDS", "100"),
         ("PRISM_ROTATE_AGE_MS", "2000"),
@@ -248,7 +128,7 @@ fn files_rotate_by_count_and_by_age_on_a_quiet_topic() {
 
 #[test]
 fn two_sinks_share_the_partitions_and_one_takes_over_when_the_other_stops() {
-    let s = Scenario::new();
+    let s = Lake::new();
     let mut first = s.start_sink(&[]);
     let second = s.start_sink(&[]);
     std::thread::sleep(Duration::from_secs(4));
@@ -280,7 +160,7 @@ fn two_sinks_share_the_partitions_and_one_takes_over_when_the_other_stops() {
 
 #[test]
 fn an_unwritable_target_pauses_loading_and_nothing_is_lost() {
-    let s = Scenario::new();
+    let s = Lake::new();
     let sink = s.start_sink(&[]);
     let mut sent = now_events(100);
     s.produce(&sent);
@@ -314,7 +194,7 @@ fn an_unwritable_target_pauses_loading_and_nothing_is_lost() {
 
 #[test]
 fn a_poison_record_goes_to_the_dead_letter_topic_and_the_flow_continues() {
-    let s = Scenario::new();
+    let s = Lake::new();
     let _sink = s.start_sink(&[]);
     let good = now_events(2);
     let payloads = vec![

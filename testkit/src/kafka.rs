@@ -26,6 +26,10 @@ pub fn read_records(brokers: &str, topic: &str, expected: usize, timeout: Durati
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .set("session.timeout.ms", "6000")
+        // The topic may be created after this subscription (a sink creates
+        // its dead-letter topic at start-up): look again every half second
+        // rather than librdkafka's five minutes.
+        .set("topic.metadata.refresh.interval.ms", "500")
         .create()
         .expect("create a consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
@@ -90,6 +94,12 @@ pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
 /// Produces `payloads` to `topic` without keys (acks=1) and waits until all
 /// are acknowledged.
 pub fn produce(brokers: &str, topic: &str, payloads: &[Vec<u8>]) {
+    produce_to(brokers, topic, None, payloads);
+}
+
+/// Like [`produce`], to one `partition` when given (the client's
+/// partitioner otherwise).
+pub fn produce_to(brokers: &str, topic: &str, partition: Option<i32>, payloads: &[Vec<u8>]) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("acks", "1")
@@ -98,7 +108,11 @@ pub fn produce(brokers: &str, topic: &str, payloads: &[Vec<u8>]) {
         .expect("create a producer");
     for payload in payloads {
         loop {
-            match producer.send(BaseRecord::<(), [u8]>::to(topic).payload(payload)) {
+            let mut record = BaseRecord::<(), [u8]>::to(topic).payload(payload);
+            if let Some(p) = partition {
+                record = record.partition(p);
+            }
+            match producer.send(record) {
                 Ok(()) => break,
                 Err((e, _)) => {
                     // Queue full: let deliveries drain, then try again.

@@ -1,7 +1,6 @@
 //! Kafka `select-color` → Elasticsearch or OpenSearch, one document per
 //! event in a daily index.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
@@ -25,10 +24,10 @@ struct Cli {
 }
 
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn main() {
     let cli = Cli::parse();
     prism_sinks::init_tracing();
-    prism_sinks::exit_code("prism-es-sink", run(cli).await)
+    prism_sinks::exit("prism-es-sink", run(cli).await)
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {

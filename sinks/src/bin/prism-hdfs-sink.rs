@@ -1,7 +1,6 @@
 //! Kafka `select-color` → JSON-lines files in a Hive layout on HDFS or a
 //! local directory.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
@@ -22,16 +21,20 @@ struct Cli {
 }
 
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn main() {
     let cli = Cli::parse();
     prism_sinks::init_tracing();
-    prism_sinks::exit_code("prism-hdfs-sink", run(cli).await)
+    prism_sinks::exit("prism-hdfs-sink", run(cli).await)
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
-    let target = Target::parse(&cli.hdfs.target, cli.hdfs.user.as_deref())?;
+    let target = Target::parse(&cli.hdfs.target)?;
     tracing::info!(?target, "target");
     let metrics = Arc::new(SinkMetrics::new("hdfs")?);
-    let sink = HdfsSink::new(target.operator()?, &cli.consumer.topic, &cli.hdfs);
+    let sink = HdfsSink::new(
+        target.operator(cli.hdfs.timeout())?,
+        &cli.consumer.topic,
+        &cli.hdfs,
+    );
     prism_sinks::run_worker(&cli.consumer, &cli.hdfs.group, metrics, sink).await
 }

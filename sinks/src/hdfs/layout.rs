@@ -7,8 +7,8 @@ use time::{Date, OffsetDateTime, UtcOffset};
 /// Hive and Spark skip directories whose names start with `_`.
 pub const TEMP_DIR: &str = "_tmp/";
 
-/// One `dt=/hour=` directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// One `dt=/hour=` directory; ordered by time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Bucket {
     pub date: Date,
     pub hour: u8,

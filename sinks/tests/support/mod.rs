@@ -1,11 +1,17 @@
 //! Helpers both sink test suites share.
 #![allow(dead_code)]
 
+pub mod lake;
+pub mod proxy;
+pub mod search;
+
 use std::collections::HashMap;
 use std::process::Command;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use prism_event::{Device, EnrichedEvent, Navigator, Software, UserAgent};
+use prism_testkit::{ChildProcess, Tansu, create_topic, free_port, produce, produce_to, unique};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -84,29 +90,136 @@ pub fn assert_exactly_once(sent: &[EnrichedEvent], landed: &[EnrichedEvent]) {
     assert_eq!(landed.len(), sent.len());
 }
 
-/// A sink binary's command with what every test run shares: the broker,
-/// topic, dead-letter topic, group, metrics port, short session timeout and
-/// retry cap. `env` comes last, so a test can override any of it.
-pub fn sink_command(
-    bin: &str,
-    brokers: &str,
-    topic: &str,
-    group: &str,
-    metrics_port: u16,
-    env: &[(&str, &str)],
-) -> Command {
-    let mut command = Command::new(bin);
-    command
-        .env("PRISM_KAFKA_BROKERS", brokers)
-        .env("PRISM_TOPIC", topic)
-        .env("PRISM_DLQ_TOPIC", format!("{topic}-dlq"))
-        .env("PRISM_GROUP", group)
-        .env("PRISM_METRICS_BIND", format!("127.0.0.1:{metrics_port}"))
-        .env("PRISM_SESSION_TIMEOUT_MS", "6000")
-        .env("PRISM_RETRY_MAX_MS", "1000")
-        .env("RUST_LOG", "info");
-    for (k, v) in env {
-        command.env(k, v);
+/// A sink binary: the one this package built, or the same name in
+/// `$PRISM_TEST_SINK_BIN_DIR` (to run a scenario against another build,
+/// e.g. the previous release, and see it fail).
+pub fn sink_bin(name: &str) -> String {
+    if let Ok(dir) = std::env::var("PRISM_TEST_SINK_BIN_DIR") {
+        return format!("{dir}/{name}");
     }
-    command
+    match name {
+        "prism-hdfs-sink" => env!("CARGO_BIN_EXE_prism-hdfs-sink").to_owned(),
+        _ => env!("CARGO_BIN_EXE_prism-es-sink").to_owned(),
+    }
+}
+
+/// A sink worker as a real process, with its metrics endpoint.
+pub struct Sink {
+    pub process: ChildProcess,
+    pub metrics: String,
+}
+
+impl Sink {
+    pub fn readyz(&self) -> u16 {
+        get(&format!("{}/readyz", self.metrics)).0
+    }
+
+    pub fn metric(&self, name: &str) -> f64 {
+        metric(&self.metrics, name)
+    }
+
+    /// Waits until the worker has read `n` records from Kafka.
+    pub fn wait_consumed(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.metric("prism_sink_records_consumed_total") >= n as f64 {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// SIGSTOP or SIGCONT.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.process.pid().expect("a running worker");
+        let ok = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {signal} {pid}");
+    }
+}
+
+/// What every sink scenario shares: a tansu broker, a fresh topic with two
+/// partitions and a fresh group, and a directory for the workers' logs.
+pub struct Scenario {
+    pub tansu: Tansu,
+    pub topic: String,
+    pub group: String,
+    logs: tempfile::TempDir,
+    starts: AtomicU32,
+}
+
+impl Scenario {
+    pub fn new(group: &str) -> Self {
+        let tansu = Tansu::start();
+        let topic = unique("select-color");
+        create_topic(&tansu.brokers(), &topic, 2);
+        Self {
+            tansu,
+            topic,
+            group: unique(group),
+            logs: tempfile::tempdir().unwrap(),
+            starts: AtomicU32::new(0),
+        }
+    }
+
+    pub fn dlq(&self) -> String {
+        format!("{}-dlq", self.topic)
+    }
+
+    /// Starts the sink binary `bin` on this broker, topic and group with a
+    /// short session timeout and retry cap; `env` comes last, so a test can
+    /// override any of it.
+    pub fn start(&self, bin: &str, env: &[(&str, &str)]) -> Sink {
+        let n = self.starts.fetch_add(1, Ordering::Relaxed) + 1;
+        let port = free_port();
+        let mut command = Command::new(sink_bin(bin));
+        command
+            .env("PRISM_KAFKA_BROKERS", self.tansu.brokers())
+            .env("PRISM_TOPIC", &self.topic)
+            .env("PRISM_DLQ_TOPIC", self.dlq())
+            .env("PRISM_GROUP", &self.group)
+            .env("PRISM_METRICS_BIND", format!("127.0.0.1:{port}"))
+            .env("PRISM_SESSION_TIMEOUT_MS", "6000")
+            .env("PRISM_RETRY_MAX_MS", "1000")
+            .env("RUST_LOG", "info");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let log = self.logs.path().join(format!("{bin}-{n}.log"));
+        Sink {
+            process: ChildProcess::spawn(bin, command, &log),
+            metrics: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    pub fn produce(&self, events: &[EnrichedEvent]) {
+        let payloads: Vec<Vec<u8>> = events
+            .iter()
+            .map(|e| serde_json::to_vec(e).unwrap())
+            .collect();
+        produce(&self.tansu.brokers(), &self.topic, &payloads);
+    }
+
+    /// Produces `events` half to partition 0, half to partition 1, so every
+    /// worker of the group has some.
+    pub fn produce_to_both(&self, events: &[EnrichedEvent]) {
+        let payloads: Vec<Vec<u8>> = events
+            .iter()
+            .map(|e| serde_json::to_vec(e).unwrap())
+            .collect();
+        let (a, b) = payloads.split_at(payloads.len() / 2);
+        produce_to(&self.tansu.brokers(), &self.topic, Some(0), a);
+        produce_to(&self.tansu.brokers(), &self.topic, Some(1), b);
+    }
+
+    /// Produces `events` in chunks of `chunk` every `every`, as a steady load.
+    pub fn produce_steadily(&self, events: &[EnrichedEvent], chunk: usize, every: Duration) {
+        for part in events.chunks(chunk) {
+            self.produce(part);
+            std::thread::sleep(every);
+        }
+    }
 }

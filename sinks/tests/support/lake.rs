@@ -1,0 +1,129 @@
+//! The HDFS backend of the sink scenarios: a temporary directory as the
+//! lake.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use prism_event::EnrichedEvent;
+
+use super::{Scenario, Sink, assert_exactly_once};
+
+pub struct Lake {
+    pub s: Scenario,
+    pub lake: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Lake {
+    type Target = Scenario;
+    fn deref(&self) -> &Scenario {
+        &self.s
+    }
+}
+
+impl Lake {
+    pub fn new() -> Self {
+        Self {
+            s: Scenario::new("prism-hdfs"),
+            lake: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.lake.path()
+    }
+
+    pub fn start_sink(&self, env: &[(&str, &str)]) -> Sink {
+        let target = format!("file://{}", self.root().display());
+        // Short age rotation so tests do not wait a minute; `env` may override.
+        let mut all = vec![
+            ("PRISM_HDFS_TARGET", target.as_str()),
+            ("PRISM_ROTATE_AGE_MS", "1000"),
+        ];
+        all.extend_from_slice(env);
+        self.s.start("prism-hdfs-sink", &all)
+    }
+
+    /// Every final file under the lake: its path relative to the root and
+    /// the events in it.
+    pub fn files(&self) -> Vec<(String, Vec<EnrichedEvent>)> {
+        let mut files = Vec::new();
+        walk(self.root(), &mut |path| {
+            let rel = path
+                .strip_prefix(self.root())
+                .unwrap()
+                .display()
+                .to_string();
+            if !rel.starts_with("topics/") {
+                return;
+            }
+            // A line that does not parse (a file cut short) is left out
+            // here and counted by `bad_lines`.
+            let text = std::fs::read_to_string(path).unwrap();
+            let events = text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            files.push((rel, events));
+        });
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        files
+    }
+
+    /// Lines in final files that are not events.
+    pub fn bad_lines(&self) -> usize {
+        let mut bad = 0;
+        walk(self.root(), &mut |path| {
+            if path
+                .strip_prefix(self.root())
+                .is_ok_and(|r| r.starts_with("topics"))
+            {
+                let text = std::fs::read_to_string(path).unwrap_or_default();
+                bad += text
+                    .lines()
+                    .filter(|l| serde_json::from_str::<EnrichedEvent>(l).is_err())
+                    .count();
+            }
+        });
+        bad
+    }
+
+    pub fn events(&self) -> Vec<EnrichedEvent> {
+        self.files().into_iter().flat_map(|(_, e)| e).collect()
+    }
+
+    /// Waits until the lake holds `n` events; returns how many it holds.
+    pub fn wait_for_events(&self, n: usize, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let count = self.events().len();
+            if count >= n || Instant::now() > deadline {
+                return count;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until the lake holds every sent event, lets it settle a moment
+    /// (a duplicate may still be on its way), then asserts each is there
+    /// exactly once.
+    pub fn assert_settles_exactly_once(&self, sent: &[EnrichedEvent], timeout: Duration) {
+        self.wait_for_events(sent.len(), timeout);
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(self.bad_lines(), 0, "lines that are not events");
+        assert_exactly_once(sent, &self.events());
+    }
+}
+
+pub fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(&path, f)
+        } else {
+            f(&path)
+        }
+    }
+}

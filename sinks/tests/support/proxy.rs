@@ -1,0 +1,118 @@
+//! A scripted HTTP server in front of osmem-server, for the faults no real
+//! server produces on demand (429, 503, partial item failures, slow answers).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+
+/// A scripted HTTP server in front of osmem: it forwards everything, but
+/// `fault` may answer a `_bulk` request itself or rewrite osmem's answer.
+pub struct Proxy {
+    pub url: String,
+    pub bulks: Arc<AtomicUsize>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+pub type Fault = dyn Fn(usize, &[u8]) -> Option<(u16, Value)> + Send + Sync;
+pub type Rewrite = dyn Fn(&[u8], Value) -> Value + Send + Sync;
+
+impl Proxy {
+    pub fn start(upstream: &str, fault: Box<Fault>, rewrite: Option<Box<Rewrite>>) -> Self {
+        use axum::body::Bytes;
+        use axum::extract::State;
+        use axum::http::header::CONTENT_TYPE;
+        use axum::http::{Method, StatusCode, Uri};
+        use axum::response::IntoResponse;
+
+        struct Shared {
+            upstream: String,
+            bulks: Arc<AtomicUsize>,
+            fault: Box<Fault>,
+            rewrite: Option<Box<Rewrite>>,
+            http: reqwest::Client,
+        }
+        async fn handle(
+            State(shared): State<Arc<Shared>>,
+            method: Method,
+            uri: Uri,
+            body: Bytes,
+        ) -> axum::response::Response {
+            let is_bulk = uri.path() == "/_bulk";
+            if is_bulk {
+                let n = shared.bulks.fetch_add(1, Ordering::SeqCst);
+                if let Some((status, answer)) = (shared.fault)(n, &body) {
+                    return (
+                        StatusCode::from_u16(status).unwrap(),
+                        [(CONTENT_TYPE, "application/json")],
+                        answer.to_string(),
+                    )
+                        .into_response();
+                }
+            }
+            let url = format!(
+                "{}{}",
+                shared.upstream,
+                uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+            );
+            let res = shared
+                .http
+                .request(method, url)
+                .header(
+                    "content-type",
+                    if is_bulk {
+                        "application/x-ndjson"
+                    } else {
+                        "application/json"
+                    },
+                )
+                .body(body.to_vec())
+                .send()
+                .await
+                .unwrap();
+            let status = StatusCode::from_u16(res.status().as_u16()).unwrap();
+            let answer: Value = res.json().await.unwrap_or(Value::Null);
+            let answer = match (&shared.rewrite, is_bulk) {
+                (Some(rewrite), true) => rewrite(&body, answer),
+                _ => answer,
+            };
+            (
+                status,
+                [(CONTENT_TYPE, "application/json")],
+                answer.to_string(),
+            )
+                .into_response()
+        }
+
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let bulks = Arc::new(AtomicUsize::new(0));
+        let shared = Arc::new(Shared {
+            upstream: upstream.to_owned(),
+            bulks: Arc::clone(&bulks),
+            fault,
+            rewrite,
+            http: reqwest::Client::new(),
+        });
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new().fallback(handle).with_state(shared);
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        Self {
+            url,
+            bulks,
+            _runtime: runtime,
+        }
+    }
+}
+
+/// The documents of a `_bulk` body (every second line).
+pub fn docs_in(body: &[u8]) -> Vec<Value> {
+    let text = String::from_utf8_lossy(body);
+    text.lines()
+        .skip(1)
+        .step_by(2)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
