@@ -1,4 +1,4 @@
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rdkafka::ClientConfig;
@@ -43,17 +43,19 @@ impl KafkaSink {
     }
 
     async fn wait_for_cluster(&self, timeout: Duration) -> Result<usize, KafkaError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            match self.broker_count(READY_TIMEOUT).await {
-                Ok(n) => return Ok(n),
-                Err(e) if Instant::now() >= deadline => return Err(e),
-                Err(e) => {
-                    warn!(error = %e, "kafka cluster not reachable yet, retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
-        }
+        use backon::{ExponentialBuilder, Retryable};
+        let pacing = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(250))
+            .with_max_delay(Duration::from_secs(2))
+            .with_jitter()
+            .without_max_times()
+            .with_total_delay(Some(timeout));
+        (|| self.broker_count(READY_TIMEOUT))
+            .retry(pacing)
+            .notify(|e, wait| {
+                warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "kafka cluster not reachable yet, retrying");
+            })
+            .await
     }
 
     async fn broker_count(&self, timeout: Duration) -> Result<usize, KafkaError> {
@@ -92,7 +94,10 @@ fn producer_config(config: &Config) -> ClientConfig {
         .set(
             "queue.buffering.max.messages",
             config.queue_max_messages.to_string(),
-        );
+        )
+        // Partitions added to the topic (it grows with volume) are used
+        // within this time, not librdkafka's five minutes.
+        .set("topic.metadata.refresh.interval.ms", "10000");
     for (key, value) in &config.kafka_options {
         cc.set(key, value);
     }
@@ -219,6 +224,11 @@ mod tests {
             "keep librdkafka's default partitioner"
         );
         assert_eq!(cc.get("retries"), None, "keep librdkafka's default retries");
+        assert_eq!(
+            cc.get("topic.metadata.refresh.interval.ms"),
+            Some("10000"),
+            "new partitions are picked up without a restart"
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use self::context::{GroupChange, LoopContext};
+use self::context::{GroupChange, LoopContext, Stall};
 use crate::backoff::Backoff;
 use crate::config::ConsumerConfig;
 use crate::dlq::DeadLetters;
@@ -58,10 +58,8 @@ pub enum RunError {
         "partition {0} was claimed by another worker but the group still assigns it here; exiting so the group is formed afresh"
     )]
     FencedButAssigned(i32),
-    #[error(
-        "consumer stalled: {lag} records waiting on assigned, unpaused partitions but none received for {secs} s; exiting so a supervisor restarts the worker"
-    )]
-    Stalled { lag: i64, secs: u64 },
+    #[error("stalled for {secs} s: {stall}; exiting so a supervisor restarts the worker")]
+    Stalled { stall: Stall, secs: u64 },
 }
 
 /// A record waiting for the sink, with the group epoch it was received in.
@@ -170,10 +168,10 @@ pub async fn run<S: Sink>(
             return Err(RunError::FencedButAssigned(p));
         }
         if let Some(stall) = stall_after
-            && let Some(lag) = state.stalled(consumer.context(), stall)
+            && let Some(stalled) = state.stalled(consumer.context(), stall)
         {
             return Err(RunError::Stalled {
-                lag,
+                stall: stalled,
                 secs: stall.as_secs(),
             });
         }
@@ -383,18 +381,15 @@ impl LoopState {
             .map(|(p, _)| *p)
     }
 
-    /// Records wait on assigned, unpaused partitions while a broker is up,
-    /// yet nothing arrived for `after`: the consumer is stuck (a group or
-    /// fetch state that librdkafka does not leave by itself). Returns the
-    /// lag then.
-    fn stalled(&self, context: &LoopContext, after: Duration) -> Option<i64> {
-        if context.paused.load(Ordering::SeqCst)
-            || !self.pending.is_empty()
-            || self.last_record.elapsed() < after
-        {
-            return None;
-        }
-        context.stalled_lag(after)
+    /// Whether the worker is alive but stuck for at least `after`: its
+    /// group join never completes, or records wait on assigned, unpaused
+    /// partitions while a broker is up and none arrives (states librdkafka
+    /// does not leave by itself).
+    fn stalled(&self, context: &LoopContext, after: Duration) -> Option<Stall> {
+        let fetching = !context.paused.load(Ordering::SeqCst)
+            && self.pending.is_empty()
+            && self.last_record.elapsed() >= after;
+        context.stall(after, fetching)
     }
 
     /// Makes what is buffered durable before leaving, within `deadline`.
@@ -450,5 +445,116 @@ impl LoopState {
         {
             error!(error = %e, "storing offsets failed (partition no longer assigned?)");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::sink::Durable;
+
+    /// A sink that records what the loop hands it.
+    #[derive(Default)]
+    struct Recorder {
+        pushed: Vec<(i32, i64)>,
+        revoked: Vec<i32>,
+    }
+
+    #[async_trait]
+    impl Sink for Recorder {
+        fn name(&self) -> &'static str {
+            "recorder"
+        }
+        async fn recover(&mut self, _: &Incoming) -> Result<Option<i64>, TargetError> {
+            Ok(None)
+        }
+        fn revoke(&mut self, partition: i32) {
+            self.revoked.push(partition);
+        }
+        async fn push(&mut self, record: &Incoming) -> Result<(), TargetError> {
+            self.pushed.push((record.partition, record.offset));
+            Ok(())
+        }
+        async fn flush(&mut self, _: bool) -> Result<(), TargetError> {
+            Ok(())
+        }
+        fn take_durable(&mut self) -> Durable {
+            Durable::default()
+        }
+        async fn probe(&self) -> Result<(), TargetError> {
+            Ok(())
+        }
+    }
+
+    fn pending(epoch: u64, partition: i32, offset: i64) -> Pending {
+        Pending {
+            epoch,
+            record: Incoming {
+                partition,
+                offset,
+                timestamp_ms: None,
+                event: Err("not needed here".into()),
+                payload: Vec::new(),
+            },
+            // Counted as already dead-lettered: no broker in this test.
+            dead_lettered: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn records_of_a_partition_handed_straight_back_are_kept_and_only_stale_ones_dropped() {
+        let metrics = Arc::new(SinkMetrics::new("test").unwrap());
+        // Created without contacting anyone; never sends in this test.
+        let dead_letters = DeadLetters::new("127.0.0.1:9", "dlq", &[]).unwrap();
+        let mut state = LoopState {
+            topic: "t".into(),
+            partitions: HashMap::new(),
+            pending: VecDeque::new(),
+            backoff: Backoff::new(Duration::from_millis(1), Duration::from_millis(1)),
+            retry_at: None,
+            last_record: Instant::now(),
+            metrics,
+            dead_letters,
+        };
+        let mut sink = Recorder::default();
+        let (changes, received) = mpsc::channel();
+        changes
+            .send(GroupChange::Assigned {
+                partitions: vec![0, 1],
+                epoch: 1,
+            })
+            .unwrap();
+        state.apply_group_changes(&received, &mut sink);
+        state
+            .pending
+            .extend([pending(1, 0, 10), pending(1, 1, 20), pending(1, 0, 11)]);
+
+        // One poll delivers: revoke of both, assignment of partition 0 only,
+        // and partition 0's first records again from the committed offset.
+        changes
+            .send(GroupChange::Revoked {
+                partitions: vec![0, 1],
+                epoch: 2,
+            })
+            .unwrap();
+        changes
+            .send(GroupChange::Assigned {
+                partitions: vec![0],
+                epoch: 3,
+            })
+            .unwrap();
+        state.pending.extend([pending(3, 0, 5), pending(3, 0, 6)]);
+        state.apply_group_changes(&received, &mut sink);
+        state.work(&mut sink, false).await.unwrap();
+
+        assert_eq!(sink.revoked, vec![0, 1]);
+        assert_eq!(
+            sink.pushed,
+            vec![(0, 5), (0, 6)],
+            "the new assignment's records, and only those"
+        );
+        assert!(state.pending.is_empty());
     }
 }

@@ -180,23 +180,20 @@ impl EsSink {
         })
     }
 
-    /// Waits until the cluster answers `GET /` (logging why not, every few
-    /// seconds), then installs the index template.
+    /// Waits until the cluster answers `GET /` (logging why not at each
+    /// retry), then installs the index template.
     pub async fn prepare(&self) -> Result<(), String> {
-        let mut delay = Duration::from_millis(500);
-        loop {
-            match self.client.ping().await {
-                Ok(version) => {
-                    info!(url = %self.config.url, %version, "elasticsearch reachable");
-                    break;
-                }
-                Err(e) => {
-                    warn!(url = %self.config.url, error = %e, "elasticsearch is not reachable; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(10));
-                }
-            }
-        }
+        use backon::Retryable;
+        let version = (|| self.client.ping())
+            .retry(crate::backoff::exponential(
+                Duration::from_millis(500),
+                Duration::from_secs(10),
+            ))
+            .notify(|e, wait| {
+                warn!(url = %self.config.url, error = %e, retry_in_ms = wait.as_millis() as u64, "elasticsearch is not reachable; retrying");
+            })
+            .await?;
+        info!(url = %self.config.url, %version, "elasticsearch reachable");
         let template =
             TEMPLATE.replace("select-color-*", &format!("{}-*", self.config.index_prefix));
         self.client

@@ -7,6 +7,7 @@
 //! `PRISM_TEST_SINK_BIN_DIR` (how each was first seen failing).
 
 use std::path::{Path, PathBuf};
+
 use std::time::{Duration, Instant};
 
 use prism_event::EnrichedEvent;
@@ -14,34 +15,8 @@ use prism_sinks::hdfs::layout::{Bucket, file_name, parse_file_name};
 
 mod support;
 
-use support::lake::Lake;
+use support::lake::{Lake, Vanished};
 use support::{Sink, assert_exactly_once, now_events};
-
-/// Puts a plain file where the lake's root directory was (root ignores
-/// permissions, not file types) and gives the directory back on drop.
-struct Vanished {
-    root: PathBuf,
-    aside: PathBuf,
-}
-
-impl Vanished {
-    fn new(root: &Path) -> Self {
-        let aside = root.with_extension("aside");
-        std::fs::rename(root, &aside).unwrap();
-        std::fs::write(root, b"not a directory").unwrap();
-        Self {
-            root: root.to_owned(),
-            aside,
-        }
-    }
-}
-
-impl Drop for Vanished {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.root);
-        let _ = std::fs::rename(&self.aside, &self.root);
-    }
-}
 
 /// Waits until the worker's latest assignment (from its output) holds `n`
 /// partitions.

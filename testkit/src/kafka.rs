@@ -61,6 +61,54 @@ pub fn read_records(brokers: &str, topic: &str, expected: usize, timeout: Durati
     records
 }
 
+/// Every record of `topic` up to its current end, read with an assigned
+/// (group-less) consumer; panics if the end is not reached within `timeout`.
+pub fn read_all(brokers: &str, topic: &str, timeout: Duration) -> Vec<Record> {
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", crate::unique("audit"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("create a consumer");
+    let partitions = topic_partitions(brokers, topic).expect("the topic exists") as i32;
+    let mut ends = std::collections::HashMap::new();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(10))
+            .expect("fetch watermarks");
+        ends.insert(p, high);
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("add a partition");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut next: std::collections::HashMap<i32, i64> = (0..partitions).map(|p| (p, 0)).collect();
+    let mut records = Vec::new();
+    let deadline = Instant::now() + timeout;
+    while next.iter().any(|(p, o)| *o < ends[p]) {
+        assert!(
+            Instant::now() < deadline,
+            "read {} records of {topic}, not to its end",
+            records.len()
+        );
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                next.insert(m.partition(), m.offset() + 1);
+                records.push(Record {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    payload: m.payload().unwrap_or_default().to_vec(),
+                    headers: Vec::new(),
+                });
+            }
+            Some(Err(e)) => eprintln!("consumer error (retrying): {e}"),
+            None => {}
+        }
+    }
+    records
+}
+
 /// The partition count of `topic`, or `None` when it does not exist.
 pub fn topic_partitions(brokers: &str, topic: &str) -> Option<usize> {
     let consumer: BaseConsumer = ClientConfig::new()

@@ -13,7 +13,9 @@ mod producer;
 mod tansu;
 
 pub use chrome::{CHROMIUM_ARGS, ChromeDriver};
-pub use kafka::{Record, create_topic, produce, produce_to, read_records, topic_partitions};
+pub use kafka::{
+    Record, create_topic, produce, produce_to, read_all, read_records, topic_partitions,
+};
 pub use osmem::{Osmem, workspace_bin};
 pub use process::{ChildProcess, free_port, wait_for_port};
 pub use producer::Producer;

@@ -33,6 +33,13 @@ impl Tansu {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The broker's log files (one per start), oldest first.
+    pub fn logs(&self) -> Vec<PathBuf> {
+        (1..=self.starts)
+            .map(|n| self.dir.path().join(format!("tansu-{n}.log")))
+            .collect()
+    }
+
     /// Kills the broker (its data file stays).
     pub fn stop(&mut self) {
         if let Some(mut p) = self.process.take() {
@@ -57,7 +64,11 @@ impl Tansu {
                 &url,
             ])
             .args(["--storage-engine", "sqlite://tansu.db"])
-            .env("RUST_LOG", "warn");
+            // `PRISM_TANSU_LOG=debug` shows the broker's side of a problem.
+            .env(
+                "RUST_LOG",
+                std::env::var("PRISM_TANSU_LOG").unwrap_or_else(|_| "warn".into()),
+            );
         let log = self.dir.path().join(format!("tansu-{}.log", self.starts));
         let process = ChildProcess::spawn("tansu", command, &log);
         if !wait_for_port(self.port, Duration::from_secs(20)) {

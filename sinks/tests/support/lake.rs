@@ -1,7 +1,7 @@
 //! The HDFS backend of the sink scenarios: a temporary directory as the
 //! lake.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use prism_event::EnrichedEvent;
@@ -17,6 +17,32 @@ impl std::ops::Deref for Lake {
     type Target = Scenario;
     fn deref(&self) -> &Scenario {
         &self.s
+    }
+}
+
+/// Puts a plain file where the lake's root directory was (root ignores
+/// permissions, not file types) and gives the directory back on drop.
+pub struct Vanished {
+    root: PathBuf,
+    aside: PathBuf,
+}
+
+impl Vanished {
+    pub fn new(root: &Path) -> Self {
+        let aside = root.with_extension("aside");
+        std::fs::rename(root, &aside).unwrap();
+        std::fs::write(root, b"not a directory").unwrap();
+        Self {
+            root: root.to_owned(),
+            aside,
+        }
+    }
+}
+
+impl Drop for Vanished {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.root);
+        let _ = std::fs::rename(&self.aside, &self.root);
     }
 }
 
@@ -46,45 +72,12 @@ impl Lake {
     /// Every final file under the lake: its path relative to the root and
     /// the events in it.
     pub fn files(&self) -> Vec<(String, Vec<EnrichedEvent>)> {
-        let mut files = Vec::new();
-        walk(self.root(), &mut |path| {
-            let rel = path
-                .strip_prefix(self.root())
-                .unwrap()
-                .display()
-                .to_string();
-            if !rel.starts_with("topics/") {
-                return;
-            }
-            // A line that does not parse (a file cut short) is left out
-            // here and counted by `bad_lines`.
-            let text = std::fs::read_to_string(path).unwrap();
-            let events = text
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect();
-            files.push((rel, events));
-        });
-        files.sort_by(|a, b| a.0.cmp(&b.0));
-        files
+        files(self.root())
     }
 
     /// Lines in final files that are not events.
     pub fn bad_lines(&self) -> usize {
-        let mut bad = 0;
-        walk(self.root(), &mut |path| {
-            if path
-                .strip_prefix(self.root())
-                .is_ok_and(|r| r.starts_with("topics"))
-            {
-                let text = std::fs::read_to_string(path).unwrap_or_default();
-                bad += text
-                    .lines()
-                    .filter(|l| serde_json::from_str::<EnrichedEvent>(l).is_err())
-                    .count();
-            }
-        });
-        bad
+        bad_lines(self.root())
     }
 
     pub fn events(&self) -> Vec<EnrichedEvent> {
@@ -126,4 +119,43 @@ pub fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
             f(&path)
         }
     }
+}
+
+/// Every final file under the lake at `root`: its path relative to the
+/// root and the events in it. A line that does not parse (a file cut short)
+/// is left out here and counted by [`bad_lines`].
+pub fn files(root: &Path) -> Vec<(String, Vec<EnrichedEvent>)> {
+    let mut files = Vec::new();
+    walk(root, &mut |path| {
+        let rel = path.strip_prefix(root).unwrap().display().to_string();
+        if !rel.starts_with("topics/") {
+            return;
+        }
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let events = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        files.push((rel, events));
+    });
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    files
+}
+
+/// Lines in the final files under `root` that are not events.
+pub fn bad_lines(root: &Path) -> usize {
+    let mut bad = 0;
+    walk(root, &mut |path| {
+        if path
+            .strip_prefix(root)
+            .is_ok_and(|r| r.starts_with("topics"))
+        {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            bad += text
+                .lines()
+                .filter(|l| serde_json::from_str::<EnrichedEvent>(l).is_err())
+                .count();
+        }
+    });
+    bad
 }

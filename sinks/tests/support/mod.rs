@@ -188,7 +188,11 @@ impl Scenario {
         for (k, v) in env {
             command.env(k, v);
         }
-        let log = self.logs.path().join(format!("{bin}-{n}.log"));
+        // `PRISM_TEST_LOGS=dir` keeps every worker's output for a post-mortem.
+        let dir = std::env::var_os("PRISM_TEST_LOGS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| self.logs.path().to_owned());
+        let log = dir.join(format!("{}-{bin}-{n}.log", self.group));
         Sink {
             process: ChildProcess::spawn(bin, command, &log),
             metrics: format!("http://127.0.0.1:{port}"),

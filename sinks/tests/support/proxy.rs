@@ -2,7 +2,7 @@
 //! server produces on demand (429, 503, partial item failures, slow answers).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use serde_json::Value;
 
@@ -11,6 +11,8 @@ use serde_json::Value;
 pub struct Proxy {
     pub url: String,
     pub bulks: Arc<AtomicUsize>,
+    /// Milliseconds each `_bulk` request is held before it is answered.
+    pub delay_ms: Arc<AtomicU64>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -28,6 +30,7 @@ impl Proxy {
         struct Shared {
             upstream: String,
             bulks: Arc<AtomicUsize>,
+            delay_ms: Arc<AtomicU64>,
             fault: Box<Fault>,
             rewrite: Option<Box<Rewrite>>,
             http: reqwest::Client,
@@ -40,6 +43,10 @@ impl Proxy {
         ) -> axum::response::Response {
             let is_bulk = uri.path() == "/_bulk";
             if is_bulk {
+                let delay = shared.delay_ms.load(Ordering::SeqCst);
+                if delay > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                }
                 let n = shared.bulks.fetch_add(1, Ordering::SeqCst);
                 if let Some((status, answer)) = (shared.fault)(n, &body) {
                     return (
@@ -86,9 +93,11 @@ impl Proxy {
 
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let bulks = Arc::new(AtomicUsize::new(0));
+        let delay_ms = Arc::new(AtomicU64::new(0));
         let shared = Arc::new(Shared {
             upstream: upstream.to_owned(),
             bulks: Arc::clone(&bulks),
+            delay_ms: Arc::clone(&delay_ms),
             fault,
             rewrite,
             http: reqwest::Client::new(),
@@ -102,6 +111,7 @@ impl Proxy {
         Self {
             url,
             bulks,
+            delay_ms,
             _runtime: runtime,
         }
     }

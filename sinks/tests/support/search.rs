@@ -50,19 +50,7 @@ impl Search {
     /// Every document in `select-color-*` as `index/id`, with how often it
     /// occurs.
     pub fn doc_ids(&self) -> HashMap<String, usize> {
-        self.es(reqwest::Method::POST, "/_refresh", None);
-        let body = json!({"size": 10000, "_source": false, "query": {"match_all": {}}});
-        let hits = self.es(reqwest::Method::POST, "/select-color-*/_search", Some(body));
-        let mut ids = HashMap::new();
-        for hit in hits["hits"]["hits"].as_array().into_iter().flatten() {
-            *ids.entry(format!(
-                "{}/{}",
-                hit["_index"].as_str().unwrap_or(""),
-                hit["_id"].as_str().unwrap_or("")
-            ))
-            .or_insert(0) += 1;
-        }
-        ids
+        doc_ids(self.osmem.url())
     }
 
     pub fn count(&self) -> usize {
@@ -102,5 +90,43 @@ impl Search {
             sent.len(),
             "documents for exactly the events sent"
         );
+    }
+}
+
+/// Every document in `select-color-*` at `url` as `index/id`, with how
+/// often it occurs, paged with `search_after` (no request asks for more than
+/// a page).
+pub fn doc_ids(url: &str) -> HashMap<String, usize> {
+    let client = reqwest::blocking::Client::new();
+    let call = |method: reqwest::Method, path: &str, body: Option<Value>| -> Value {
+        let mut req = client.request(method, format!("{url}{path}"));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().and_then(|r| r.json()).unwrap_or(Value::Null)
+    };
+    call(reqwest::Method::POST, "/_refresh", None);
+    let mut ids = HashMap::new();
+    let mut after: Option<Value> = None;
+    loop {
+        let mut body =
+            json!({"size": 2000, "_source": false, "sort": [{"_id": "asc"}, {"_index": "asc"}]});
+        if let Some(after) = &after {
+            body["search_after"] = after.clone();
+        }
+        let page = call(reqwest::Method::POST, "/select-color-*/_search", Some(body));
+        let hits = page["hits"]["hits"].as_array().cloned().unwrap_or_default();
+        for hit in &hits {
+            *ids.entry(format!(
+                "{}/{}",
+                hit["_index"].as_str().unwrap_or(""),
+                hit["_id"].as_str().unwrap_or("")
+            ))
+            .or_insert(0) += 1;
+        }
+        match hits.last() {
+            Some(last) => after = Some(last["sort"].clone()),
+            None => return ids,
+        }
     }
 }
