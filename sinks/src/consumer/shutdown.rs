@@ -1,11 +1,41 @@
 //! Leaving the group within a deadline, even with no broker to talk to.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use tracing::{info, warn};
 
+use super::LoopState;
 use super::context::LoopContext;
+use crate::sink::Sink;
+
+impl LoopState {
+    /// Makes what is buffered durable before leaving, within `deadline`.
+    pub(super) async fn final_flush<S: Sink>(&mut self, sink: &mut S, deadline: Instant) {
+        info!("stopping: making the current batch durable");
+        let attempts = async {
+            loop {
+                match self.work(sink, true).await {
+                    Ok(()) => return true,
+                    Err(e) => {
+                        warn!(error = %e, "final flush failed, retrying");
+                        tokio::time::sleep(self.backoff.next_delay()).await;
+                    }
+                }
+            }
+        };
+        // Leave a little of the budget for the final commit.
+        let until = deadline
+            .checked_sub(Duration::from_secs(2))
+            .unwrap_or(deadline);
+        if tokio::time::timeout_at(until.into(), attempts)
+            .await
+            .is_err()
+        {
+            warn!("gave up the final flush; the records will be read again");
+        }
+    }
+}
 
 /// Commits the stored offsets and closes the consumer on a thread of its
 /// own: librdkafka's synchronous commit and close wait for the coordinator
