@@ -118,6 +118,24 @@ start_tansu() { # start_tansu DIR PORT
   wait_for_port "$port" 20 || die "tansu did not start; see $dir/tansu.log"
 }
 
+# Runs a worker and starts it again whenever it exits with an error (a
+# sink exits when it finds itself stalled, for its supervisor to start it
+# afresh); a clean exit ends it. SIGTERM/SIGINT are passed on to the worker.
+supervise() { # supervise NAME COMMAND...
+  local name="$1" child=""
+  shift
+  trap 'if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi; exit 0' TERM INT
+  while true; do
+    "$@" &
+    child=$!
+    if wait "$child"; then
+      return 0
+    fi
+    log "$name exited with an error; starting it again in 2 s"
+    sleep 2
+  done
+}
+
 wait_for_port() { # wait_for_port PORT SECONDS
   local i
   for ((i = 0; i < $2 * 10; i++)); do
