@@ -206,8 +206,8 @@ fn under_every_fault_in_turn_each_record_lands_once_in_the_lake_and_in_elasticse
         common(&[
             ("PRISM_GROUP", &hdfs_group),
             ("PRISM_HDFS_TARGET", &target),
-            ("PRISM_ROTATE_RECORDS", "300"),
-            ("PRISM_ROTATE_AGE_MS", "1000"),
+            ("PRISM_ROTATE_RECORDS", "50"),
+            ("PRISM_ROTATE_AGE_MS", "5000"),
             ("PRISM_HDFS_TIMEOUT_MS", "5000"),
         ]),
     );
