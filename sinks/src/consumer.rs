@@ -116,6 +116,7 @@ pub async fn run<S: Sink>(
         .set("session.timeout.ms", config.session_timeout_ms.to_string())
         // New partitions of the topic are picked up within this time.
         .set("topic.metadata.refresh.interval.ms", "10000")
+        // Back within a second of a broker's return, not librdkafka's ten.
         .set("reconnect.backoff.max.ms", "1000")
         .set("statistics.interval.ms", "5000");
     for (k, v) in &config.kafka_options {
