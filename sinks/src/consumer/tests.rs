@@ -54,10 +54,11 @@ fn pending(epoch: u64, partition: i32, offset: i64) -> Pending {
 }
 
 #[tokio::test]
-async fn records_of_a_partition_handed_straight_back_are_kept_and_only_stale_ones_dropped() {
-    let metrics = Arc::new(SinkMetrics::new("test").unwrap());
+async fn records_of_a_partition_handed_straight_back_are_kept_and_only_stale_ones_dropped()
+-> Result<(), Box<dyn std::error::Error>> {
+    let metrics = Arc::new(SinkMetrics::new("test")?);
     // Created without contacting anyone; never sends in this test.
-    let dead_letters = DeadLetters::new("127.0.0.1:9", "dlq", &[]).unwrap();
+    let dead_letters = DeadLetters::new("127.0.0.1:9", "dlq", &[])?;
     let mut state = LoopState {
         topic: "t".into(),
         partitions: HashMap::new(),
@@ -70,12 +71,10 @@ async fn records_of_a_partition_handed_straight_back_are_kept_and_only_stale_one
     };
     let mut sink = Recorder::default();
     let (changes, received) = mpsc::channel();
-    changes
-        .send(GroupChange::Assigned {
-            partitions: vec![0, 1],
-            epoch: 1,
-        })
-        .unwrap();
+    changes.send(GroupChange::Assigned {
+        partitions: vec![0, 1],
+        epoch: 1,
+    })?;
     state.apply_group_changes(&received, &mut sink);
     state
         .pending
@@ -83,21 +82,17 @@ async fn records_of_a_partition_handed_straight_back_are_kept_and_only_stale_one
 
     // One poll delivers: revoke of both, assignment of partition 0 only,
     // and partition 0's first records again from the committed offset.
-    changes
-        .send(GroupChange::Revoked {
-            partitions: vec![0, 1],
-            epoch: 2,
-        })
-        .unwrap();
-    changes
-        .send(GroupChange::Assigned {
-            partitions: vec![0],
-            epoch: 3,
-        })
-        .unwrap();
+    changes.send(GroupChange::Revoked {
+        partitions: vec![0, 1],
+        epoch: 2,
+    })?;
+    changes.send(GroupChange::Assigned {
+        partitions: vec![0],
+        epoch: 3,
+    })?;
     state.pending.extend([pending(3, 0, 5), pending(3, 0, 6)]);
     state.apply_group_changes(&received, &mut sink);
-    state.work(&mut sink, false).await.unwrap();
+    state.work(&mut sink, false).await?;
 
     assert_eq!(sink.revoked, vec![0, 1]);
     assert_eq!(
@@ -106,4 +101,5 @@ async fn records_of_a_partition_handed_straight_back_are_kept_and_only_stale_one
         "the new assignment's records, and only those"
     );
     assert!(state.pending.is_empty());
+    Ok(())
 }
