@@ -150,14 +150,16 @@ async fn hour_dirs_since(
 ) -> Result<Vec<String>, TargetError> {
     let mut dirs = Vec::new();
     for (dt_path, dt_name) in list(op, &format!("topics/{topic}/"), EntryMode::DIR).await? {
-        let Some(date) = parse_dir(&dt_name, "dt=").and_then(parse_date) else {
+        let Some(date) = dt_name.strip_prefix("dt=").and_then(parse_date) else {
             continue;
         };
         if date < from.date {
             continue;
         }
         for (hour_path, hour_name) in list(op, &dt_path, EntryMode::DIR).await? {
-            let hour = parse_dir(&hour_name, "hour=").and_then(|h| h.parse::<u8>().ok());
+            let hour = hour_name
+                .strip_prefix("hour=")
+                .and_then(|h| h.parse::<u8>().ok());
             if hour.is_some_and(|hour| Bucket { date, hour } >= from) {
                 dirs.push(hour_path);
             }
@@ -188,10 +190,6 @@ async fn list(
             )
         })
         .collect())
-}
-
-fn parse_dir<'a>(name: &'a str, key: &str) -> Option<&'a str> {
-    name.strip_prefix(key)
 }
 
 fn parse_date(s: &str) -> Option<Date> {
@@ -228,14 +226,19 @@ impl Claims {
         format!("{CLAIM_DIR}{}+{partition}", self.topic)
     }
 
+    async fn write(&self, partition: i32, token: &str) -> Result<(), TargetError> {
+        self.op
+            .write(&self.path(partition), token.as_bytes().to_vec())
+            .await
+            .map(|_| ())
+            .map_err(io_error)
+    }
+
     /// Writes a new claim on `partition`; any earlier holder is fenced.
     pub async fn claim(&mut self, partition: i32) -> Result<(), TargetError> {
         self.issued += 1;
         let token = format!("{}-{}", self.instance, self.issued);
-        self.op
-            .write(&self.path(partition), token.clone().into_bytes())
-            .await
-            .map_err(io_error)?;
+        self.write(partition, &token).await?;
         self.held.insert(partition, token);
         Ok(())
     }
@@ -250,10 +253,7 @@ impl Claims {
         match self.op.read(&self.path(partition)).await {
             Ok(found) => Ok(found.to_vec() == token.as_bytes()),
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                self.op
-                    .write(&self.path(partition), token.clone().into_bytes())
-                    .await
-                    .map_err(io_error)?;
+                self.write(partition, token).await?;
                 Ok(true)
             }
             Err(e) => Err(io_error(e)),

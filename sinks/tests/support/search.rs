@@ -39,12 +39,7 @@ impl Search {
     }
 
     pub fn es(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let client = reqwest::blocking::Client::new();
-        let mut req = client.request(method, format!("{}{path}", self.osmem.url()));
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        req.send().and_then(|r| r.json()).unwrap_or(Value::Null)
+        call(self.osmem.url(), method, path, body)
     }
 
     /// Every document in `select-color-*` as `index/id`, with how often it
@@ -97,15 +92,7 @@ impl Search {
 /// often it occurs, paged with `search_after` (no request asks for more than
 /// a page).
 pub fn doc_ids(url: &str) -> HashMap<String, usize> {
-    let client = reqwest::blocking::Client::new();
-    let call = |method: reqwest::Method, path: &str, body: Option<Value>| -> Value {
-        let mut req = client.request(method, format!("{url}{path}"));
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        req.send().and_then(|r| r.json()).unwrap_or(Value::Null)
-    };
-    call(reqwest::Method::POST, "/_refresh", None);
+    call(url, reqwest::Method::POST, "/_refresh", None);
     let mut ids = HashMap::new();
     let mut after: Option<Value> = None;
     loop {
@@ -114,7 +101,12 @@ pub fn doc_ids(url: &str) -> HashMap<String, usize> {
         if let Some(after) = &after {
             body["search_after"] = after.clone();
         }
-        let page = call(reqwest::Method::POST, "/select-color-*/_search", Some(body));
+        let page = call(
+            url,
+            reqwest::Method::POST,
+            "/select-color-*/_search",
+            Some(body),
+        );
         let hits = page["hits"]["hits"].as_array().cloned().unwrap_or_default();
         for hit in &hits {
             *ids.entry(format!(
@@ -129,4 +121,13 @@ pub fn doc_ids(url: &str) -> HashMap<String, usize> {
             None => return ids,
         }
     }
+}
+
+/// One request to the Elasticsearch API at `url`; its JSON answer, or null.
+pub fn call(url: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    let mut req = reqwest::blocking::Client::new().request(method, format!("{url}{path}"));
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    req.send().and_then(|r| r.json()).unwrap_or(Value::Null)
 }
