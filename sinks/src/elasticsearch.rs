@@ -181,7 +181,7 @@ impl EsSink {
     }
 
     /// Waits until the cluster answers `GET /` (logging why not at each
-    /// retry), then installs the index template.
+    /// retry), then installs the index template and creates today's index.
     pub async fn prepare(&self) -> Result<(), String> {
         use backon::Retryable;
         let version = (|| self.client.ping())
@@ -200,6 +200,13 @@ impl EsSink {
             .put_template(&self.config.index_prefix, template.as_bytes())
             .await?;
         info!(template = %self.config.index_prefix, "index template installed");
+        // Today's index, empty, so a dashboard opened before the first press
+        // finds every field it charts. Loading does not depend on it.
+        let today = index_name(&self.config.index_prefix, time::OffsetDateTime::now_utc());
+        match self.client.create_index(&today).await {
+            Ok(()) => info!(index = %today, "today's index is there"),
+            Err(e) => warn!(index = %today, error = %e, "could not create today's index"),
+        }
         Ok(())
     }
 

@@ -101,6 +101,42 @@ fn events_posted_through_the_producer_become_one_document_each_even_when_retried
 }
 
 #[test]
+fn todays_index_exists_with_the_template_mapping_before_the_first_event() {
+    let s = Search::new();
+    let index = |t: time::OffsetDateTime| {
+        let d = t.date();
+        format!(
+            "select-color-{:04}.{:02}.{:02}",
+            d.year(),
+            u8::from(d.month()),
+            d.day()
+        )
+    };
+    let before = index(time::OffsetDateTime::now_utc());
+    let sink = s.start_sink(s.osmem.url(), &[]);
+    // The metrics endpoint opens once start-up (template, index) is over.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sink.readyz() == 0 {
+        assert!(Instant::now() < deadline, "the sink never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let after = index(time::OffsetDateTime::now_utc());
+    let mappings = s.es(reqwest::Method::GET, "/select-color-*/_mapping", None);
+    let indices: Vec<&String> = mappings
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    assert!(
+        indices.len() == 1 && (*indices[0] == before || *indices[0] == after),
+        "{mappings}"
+    );
+    let properties = &mappings[indices[0].as_str()]["mappings"]["properties"];
+    assert_eq!(properties["color"]["type"], "keyword", "{mappings}");
+    assert_eq!(properties["@timestamp"]["type"], "date", "{mappings}");
+    assert_eq!(s.count(), 0);
+}
+
+#[test]
 fn a_record_the_mapping_refuses_is_dead_lettered_and_the_rest_indexed_by_event_day() {
     let s = Search::new();
     let _sink = s.start_sink(s.osmem.url(), &[]);

@@ -108,6 +108,27 @@ impl EsClient {
         }
     }
 
+    /// `PUT /<index>` with no body, so the index template gives it its
+    /// settings and mappings. An index that already exists is fine.
+    pub async fn create_index(&self, index: &str) -> Result<(), String> {
+        let res = self
+            .request(reqwest::Method::PUT, &format!("/{index}"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = res.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = res.text().await.unwrap_or_default();
+        if status == reqwest::StatusCode::BAD_REQUEST
+            && body.contains("resource_already_exists_exception")
+        {
+            return Ok(());
+        }
+        Err(format!("HTTP {status}: {body}"))
+    }
+
     /// `POST /_bulk` with an NDJSON body.
     pub async fn bulk(&self, body: Vec<u8>) -> Result<Answer, String> {
         let res = self
