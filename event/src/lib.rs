@@ -2,8 +2,8 @@
 //!
 //! Three stages share these types: the page builds a [`ClientEvent`], the edge
 //! producer validates it and turns it into an [`EnrichedEvent`] for Kafka, and
-//! the sinks read that back. The JSON error body the producer answers with,
-//! [`ErrorBody`], lives here too so the page can decode it.
+//! the sinks read that back. The producer's answers ([`Accepted`],
+//! [`BatchAnswer`], [`ErrorBody`]) live here too so the page can decode them.
 //!
 //! This crate is serde plus `uuid`/`time` only: it builds for
 //! `wasm32-unknown-unknown`.
@@ -14,7 +14,7 @@ mod color;
 mod enriched;
 mod validate;
 
-pub use api::{Accepted, ErrorBody, ErrorCode};
+pub use api::{Accepted, BatchAnswer, ErrorBody, ErrorCode, EventResult};
 pub use client::{ClientEvent, Navigator, Screen, UaBrand, UaData, Viewport};
 pub use color::{Color, UnknownColor};
 pub use enriched::{Device, EnrichedEvent, SCHEMA_VERSION, Software, UserAgent};
@@ -22,3 +22,6 @@ pub use validate::{FieldError, NAME_MAX_CHARS, NameError, validate_name};
 
 /// The path every event is posted to.
 pub const EVENTS_PATH: &str = "/api/v1/events";
+
+/// The path a JSON array of events is posted to ([`BatchAnswer`]).
+pub const BATCH_PATH: &str = "/api/v1/batch";

@@ -50,6 +50,25 @@ pub struct Config {
     #[arg(long, env = "PRISM_ANONYMIZE_IP", action = ArgAction::Set, default_value_t = false)]
     pub anonymize_ip: bool,
 
+    /// Most events in one `POST /api/v1/batch`; more is a 413.
+    #[arg(long, env = "PRISM_BATCH_MAX_EVENTS", default_value_t = 500)]
+    pub batch_max_events: usize,
+
+    /// Largest batch body, in bytes; larger is a 413. Each event in it is
+    /// also held to `max_body_bytes`.
+    #[arg(long, env = "PRISM_BATCH_MAX_BYTES", default_value_t = 1024 * 1024)]
+    pub batch_max_bytes: usize,
+
+    /// Event ids remembered as accepted, so a retry of one is acknowledged
+    /// without producing it again; 0 turns this off. About 100 bytes each.
+    #[arg(long, env = "PRISM_DEDUPE_ENTRIES", default_value_t = 100_000)]
+    pub dedupe_entries: usize,
+
+    /// Seconds an accepted event id is remembered (at most
+    /// `dedupe_entries` of them).
+    #[arg(long, env = "PRISM_DEDUPE_MAX_AGE_S", default_value_t = 600)]
+    pub dedupe_max_age_s: u64,
+
     /// Milliseconds an event may wait for the partition leader's
     /// acknowledgement before the request fails with 503
     /// (librdkafka `message.timeout.ms`).
@@ -93,6 +112,10 @@ impl Config {
     pub fn startup_timeout(&self) -> Duration {
         Duration::from_secs(self.startup_timeout_s)
     }
+
+    pub fn dedupe_max_age(&self) -> Duration {
+        Duration::from_secs(self.dedupe_max_age_s)
+    }
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -113,6 +136,9 @@ mod tests {
         assert_eq!(config.topic, "select-color");
         assert_eq!(config.partitions, 2);
         assert_eq!(config.max_body_bytes, 65_536);
+        assert_eq!(config.batch_max_events, 500);
+        assert_eq!(config.batch_max_bytes, 1_048_576);
+        assert_eq!(config.dedupe_entries, 100_000);
         assert!(!config.trust_forwarded);
     }
 

@@ -1,5 +1,6 @@
 use prism_event::{ClientEvent, FieldError};
 use serde_json::error::Category;
+use serde_json::value::RawValue;
 
 use crate::error::ApiError;
 
@@ -42,6 +43,26 @@ pub fn decode_event(body: &[u8]) -> Result<ClientEvent, ApiError> {
     Ok(event)
 }
 
+/// Splits a batch body into its events, each still raw JSON so that each is
+/// decoded (and refused) on its own. Not JSON is 400; JSON but not an array
+/// of JSON values, or an empty one, is 422.
+pub fn decode_batch(body: &[u8]) -> Result<Vec<&RawValue>, ApiError> {
+    let events: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| match e.classify() {
+        Category::Data => ApiError::InvalidEvent(FieldError::new(
+            "",
+            format!("a batch is a JSON array of events: {e}"),
+        )),
+        Category::Syntax | Category::Eof | Category::Io => ApiError::MalformedJson(e.to_string()),
+    })?;
+    if events.is_empty() {
+        return Err(ApiError::InvalidEvent(FieldError::new(
+            "",
+            "a batch holds at least one event",
+        )));
+    }
+    Ok(events)
+}
+
 /// The dotted path of the field an error is about. serde reports missing and
 /// unknown fields at the enclosing object, naming the field only in the
 /// message, so take it from there.
@@ -76,6 +97,23 @@ mod tests {
         assert!(!is_json_content_type("text/plain"));
         assert!(!is_json_content_type("application/x-www-form-urlencoded"));
         assert!(!is_json_content_type(""));
+    }
+
+    #[test]
+    fn a_batch_is_a_non_empty_json_array() {
+        let events = decode_batch(br#"[{"a": 1}, 7, "x"]"#).unwrap();
+        assert_eq!(events.len(), 3);
+        assert_eq!(events[0].get(), r#"{"a": 1}"#);
+        assert!(matches!(
+            decode_batch(b"[{"),
+            Err(ApiError::MalformedJson(_))
+        ));
+        for not_a_batch in [&b"{}"[..], b"[]", b"\"events\""] {
+            assert!(matches!(
+                decode_batch(not_a_batch),
+                Err(ApiError::InvalidEvent(_))
+            ));
+        }
     }
 
     #[test]

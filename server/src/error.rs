@@ -15,6 +15,9 @@ pub enum ApiError {
     #[error("the body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
 
+    #[error("a batch holds at most {max_events} events")]
+    TooManyEvents { max_events: usize },
+
     #[error("the event is larger than the broker accepts")]
     EventTooLarge,
 
@@ -50,6 +53,10 @@ impl ApiError {
                 reason,
                 retry_after_s,
             },
+            SinkError::BrokersDown => ApiError::KafkaUnavailable {
+                reason: "no Kafka broker is reachable".into(),
+                retry_after_s,
+            },
         }
     }
 
@@ -64,9 +71,9 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::MalformedJson(_) => ErrorCode::MalformedJson,
-            ApiError::PayloadTooLarge { .. } | ApiError::EventTooLarge => {
-                ErrorCode::PayloadTooLarge
-            }
+            ApiError::PayloadTooLarge { .. }
+            | ApiError::TooManyEvents { .. }
+            | ApiError::EventTooLarge => ErrorCode::PayloadTooLarge,
             ApiError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             ApiError::InvalidEvent(_) => ErrorCode::InvalidEvent,
             ApiError::KafkaUnavailable { .. } | ApiError::QueueFull { .. } => {
@@ -94,9 +101,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
-            ApiError::PayloadTooLarge { .. } | ApiError::EventTooLarge => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
+            ApiError::PayloadTooLarge { .. }
+            | ApiError::TooManyEvents { .. }
+            | ApiError::EventTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::InvalidEvent(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::KafkaUnavailable { .. } | ApiError::QueueFull { .. } => {

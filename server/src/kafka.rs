@@ -1,3 +1,6 @@
+pub mod watch;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -5,33 +8,74 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer, PurgeConfig};
 use tracing::{info, warn};
 
+use self::watch::BrokerWatch;
 use crate::config::Config;
 use crate::sink::{EventSink, SinkError};
 
 /// How long a readiness probe waits for broker metadata.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// While every broker is down: how long one metadata request may wait for a
+/// broker, and how often the mark is looked at otherwise.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+const WATCH_EVERY: Duration = Duration::from_millis(100);
+
 /// Produces events to one topic with the project's policy: `acks=1`, no key
 /// (librdkafka's sticky partitioner spreads them), default retries, no
 /// compression, and a bounded delivery time and local queue so that a slow
-/// or absent broker turns into quick 503s rather than hung requests.
+/// or absent broker turns into quick 503s rather than hung requests; when
+/// every broker is known to be down, at once.
 pub struct KafkaSink {
-    producer: FutureProducer,
+    producer: FutureProducer<BrokerWatch>,
+    watch: BrokerWatch,
     topic: String,
     delivery_timeout: Duration,
 }
 
 impl KafkaSink {
     pub fn new(config: &Config) -> Result<Self, KafkaError> {
-        let producer = producer_config(config).create()?;
+        let watch = BrokerWatch::default();
+        let producer = producer_config(config).create_with_context(watch.clone())?;
         Ok(Self {
             producer,
+            watch,
             topic: config.topic.clone(),
             delivery_timeout: config.delivery_timeout(),
         })
+    }
+
+    /// Runs for the life of the process: once librdkafka reports every
+    /// broker down, fails what waits in the local queue at once (those
+    /// requests get their 503 now, not after the delivery timeout), then asks
+    /// for metadata until a broker answers.
+    pub fn spawn_watch(self: &Arc<Self>) {
+        let sink = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut purged = false;
+            loop {
+                if !sink.watch.all_down() {
+                    purged = false;
+                    tokio::time::sleep(WATCH_EVERY).await;
+                    continue;
+                }
+                if !purged {
+                    let producer = sink.producer.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        producer.purge(PurgeConfig::default().queue());
+                    })
+                    .await;
+                    purged = true;
+                }
+                if sink.broker_count(PROBE_TIMEOUT).await.is_ok() {
+                    sink.watch.mark_up();
+                } else {
+                    tokio::time::sleep(WATCH_EVERY).await;
+                }
+            }
+        });
     }
 
     /// Waits until the cluster answers (up to `timeout`), then creates the
@@ -95,6 +139,10 @@ fn producer_config(config: &Config) -> ClientConfig {
             "queue.buffering.max.messages",
             config.queue_max_messages.to_string(),
         )
+        // Reconnect attempts back off from 100 ms to at most a second (the
+        // default grows to 10 s): a restarted broker is used again within
+        // about a second, and a dead one gets one attempt a second.
+        .set("reconnect.backoff.max.ms", "1000")
         // Partitions added to the topic (it grows with volume) are used
         // within this time, not librdkafka's five minutes.
         .set("topic.metadata.refresh.interval.ms", "10000");
@@ -150,6 +198,9 @@ fn is_connection_setting(key: &str) -> bool {
 #[async_trait]
 impl EventSink for KafkaSink {
     async fn send(&self, payload: Vec<u8>) -> Result<(), SinkError> {
+        if self.watch.all_down() {
+            return Err(SinkError::BrokersDown);
+        }
         let record = FutureRecord::<(), [u8]>::to(&self.topic).payload(&payload);
         // Never wait for queue space: a full queue is a burst we cannot
         // absorb, and the client is better told to retry than left hanging.
@@ -160,7 +211,12 @@ impl EventSink for KafkaSink {
         // librdkafka fails the message after `message.timeout.ms`; the outer
         // bound only guards against a lost callback.
         match tokio::time::timeout(self.delivery_timeout + Duration::from_secs(1), delivery).await {
-            Ok(Ok(Ok(_))) => Ok(()),
+            Ok(Ok(Ok(_))) => {
+                if self.watch.all_down() {
+                    self.watch.mark_up();
+                }
+                Ok(())
+            }
             Ok(Ok(Err((e, _)))) => Err(classify(&e)),
             Ok(Err(_canceled)) => Err(SinkError::Unavailable("producer is shutting down".into())),
             Err(_elapsed) => Err(SinkError::Unavailable("delivery timed out".into())),
@@ -168,6 +224,9 @@ impl EventSink for KafkaSink {
     }
 
     async fn ready(&self) -> bool {
+        if self.watch.all_down() {
+            return false;
+        }
         let producer = self.producer.clone();
         let topic = self.topic.clone();
         tokio::task::spawn_blocking(move || {
@@ -200,6 +259,7 @@ fn classify(e: &KafkaError) -> SinkError {
         Some(RDKafkaErrorCode::MessageTimedOut) => {
             SinkError::Unavailable("no acknowledgement from the partition leader in time".into())
         }
+        Some(RDKafkaErrorCode::PurgeQueue) => SinkError::BrokersDown,
         _ => SinkError::Unavailable(e.to_string()),
     }
 }
@@ -224,6 +284,7 @@ mod tests {
             "keep librdkafka's default partitioner"
         );
         assert_eq!(cc.get("retries"), None, "keep librdkafka's default retries");
+        assert_eq!(cc.get("reconnect.backoff.max.ms"), Some("1000"));
         assert_eq!(
             cc.get("topic.metadata.refresh.interval.ms"),
             Some("10000"),

@@ -1,9 +1,12 @@
 //! `prism-server`, the edge producer: `POST /api/v1/events` validates a
 //! [`prism_event::ClientEvent`], enriches it (server time, client address,
 //! parsed user agent) and produces it to Kafka, answering 202 only once the
-//! partition leader has acknowledged it.
+//! partition leader has acknowledged it; `POST /api/v1/batch` does the same
+//! for an array of them, with one result each. A retry of an event accepted
+//! recently is acknowledged without being produced again.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod batch;
 pub mod clock;
 pub mod config;
 pub mod decode;
@@ -11,6 +14,7 @@ pub mod enrich;
 pub mod error;
 pub mod kafka;
 pub mod metrics;
+pub mod recent;
 pub mod routes;
 pub mod sink;
 pub mod ua;
@@ -57,14 +61,21 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), StartError
     let kafka = Arc::new(kafka::KafkaSink::new(&config)?);
     let brokers = kafka.prepare(&config, config.startup_timeout()).await?;
     info!(brokers, topic = %config.topic, "kafka cluster reachable");
+    kafka.spawn_watch();
 
     let state = web::Data::new(AppState {
         sink: kafka.clone(),
         ua,
         clock: Arc::new(clock::SystemClock),
         metrics,
+        recent: Arc::new(recent::RecentIds::new(
+            config.dedupe_entries,
+            config.dedupe_max_age(),
+        )),
         limits: Limits {
             max_body_bytes: config.max_body_bytes,
+            batch_max_events: config.batch_max_events,
+            batch_max_bytes: config.batch_max_bytes,
             retry_after_s: config.retry_after_s,
             address: enrich::AddressPolicy {
                 trust_forwarded: config.trust_forwarded,

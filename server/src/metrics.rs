@@ -12,6 +12,7 @@ pub struct Metrics {
     pub request_seconds: HistogramVec,
     pub events_produced: IntCounter,
     pub produce_failures: IntCounterVec,
+    pub duplicates: IntCounter,
     pub queue_depth: IntGauge,
 }
 
@@ -44,6 +45,10 @@ impl Metrics {
             ),
             &["cause"],
         )?;
+        let duplicates = IntCounter::new(
+            "events_duplicate_total",
+            "Events acknowledged without producing: accepted already, recently",
+        )?;
         let queue_depth = IntGauge::new(
             "producer_queue_depth",
             "Events waiting in the producer for acknowledgement",
@@ -52,6 +57,7 @@ impl Metrics {
         registry.register(Box::new(request_seconds.clone()))?;
         registry.register(Box::new(events_produced.clone()))?;
         registry.register(Box::new(produce_failures.clone()))?;
+        registry.register(Box::new(duplicates.clone()))?;
         registry.register(Box::new(queue_depth.clone()))?;
         Ok(Self {
             registry,
@@ -59,6 +65,7 @@ impl Metrics {
             request_seconds,
             events_produced,
             produce_failures,
+            duplicates,
             queue_depth,
         })
     }

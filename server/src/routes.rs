@@ -9,15 +9,18 @@ use actix_web::middleware::Next;
 use actix_web::web::{self, BytesMut};
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use prism_event::{Accepted, EVENTS_PATH, EnrichedEvent};
+use prism_event::{Accepted, BATCH_PATH, ClientEvent, EVENTS_PATH, EnrichedEvent};
 use tracing::{debug, warn};
+use uuid::Uuid;
 
+use crate::batch::post_batch;
 use crate::clock::Clock;
 use crate::decode::{decode_event, is_json_content_type};
 use crate::enrich::{AddressPolicy, client_address};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::sink::EventSink;
+use crate::recent::RecentIds;
+use crate::sink::{EventSink, SinkError};
 use crate::ua::UaParser;
 
 /// Everything a request handler needs, built once at start-up.
@@ -26,13 +29,18 @@ pub struct AppState {
     pub ua: Arc<UaParser>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    /// Ids accepted recently: a retry of one is acknowledged, not produced.
+    pub recent: Arc<RecentIds>,
     pub limits: Limits,
 }
 
 /// Per-request rules taken from the configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// The single endpoint's body, and each event of a batch.
     pub max_body_bytes: usize,
+    pub batch_max_events: usize,
+    pub batch_max_bytes: usize,
     pub retry_after_s: u32,
     pub address: AddressPolicy,
 }
@@ -42,6 +50,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource(EVENTS_PATH)
             .route(web::post().to(post_event))
+            .default_service(web::to(|| async {
+                ApiError::MethodNotAllowed.into_response()
+            })),
+    )
+    .service(
+        web::resource(BATCH_PATH)
+            .route(web::post().to(post_batch))
             .default_service(web::to(|| async {
                 ApiError::MethodNotAllowed.into_response()
             })),
@@ -58,7 +73,7 @@ pub fn serve_static(cfg: &mut web::ServiceConfig, dir: &std::path::Path) {
 }
 
 impl ApiError {
-    fn into_response(self) -> HttpResponse {
+    pub(crate) fn into_response(self) -> HttpResponse {
         actix_web::ResponseError::error_response(&self)
     }
 }
@@ -69,16 +84,43 @@ async fn post_event(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let limits = state.limits;
+    require_json(&req)?;
+    let body = read_body(req.headers(), payload, limits.max_body_bytes).await?;
+    let event = decode_event(&body)?;
+    let event_id = event.event_id;
+    if state.recent.contains(&event_id, Instant::now()) {
+        state.metrics.duplicates.inc();
+        debug!(%event_id, "accepted already; not produced again");
+        return Ok(HttpResponse::Accepted().json(Accepted { event_id }));
+    }
+    let payload = enrich(&state, &req, event)?;
+    state
+        .produce(event_id, payload)
+        .await
+        .map_err(|e| ApiError::from_sink(e, limits.retry_after_s))?;
+    Ok(HttpResponse::Accepted().json(Accepted { event_id }))
+}
+
+/// 415 unless the body is declared as JSON.
+pub(crate) fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    if !content_type.is_some_and(is_json_content_type) {
-        return Err(ApiError::UnsupportedMediaType);
+    if content_type.is_some_and(is_json_content_type) {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType)
     }
-    let body = read_body(req.headers(), payload, limits.max_body_bytes).await?;
-    let event = decode_event(&body)?;
+}
 
+/// A valid event as it goes to Kafka: with the server's time, the client's
+/// address and its parsed user agent, serialised.
+pub(crate) fn enrich(
+    state: &AppState,
+    req: &HttpRequest,
+    event: ClientEvent,
+) -> Result<Vec<u8>, ApiError> {
     // The header is what the browser really sent; the body's copy is only a
     // fallback for proxies that strip it.
     let ua = match req.headers().get(header::USER_AGENT) {
@@ -87,32 +129,36 @@ async fn post_event(
     };
     let peer: Option<IpAddr> = req.peer_addr().map(|a| a.ip());
     let forwarded = last_header(req.headers(), "x-forwarded-for");
-    let client_ip = client_address(peer, forwarded, limits.address);
-
+    let client_ip = client_address(peer, forwarded, state.limits.address);
     let enriched = EnrichedEvent::new(event, state.clock.now(), client_ip, (*ua).clone());
-    let event_id = enriched.event_id;
-    let payload = serde_json::to_vec(&enriched).map_err(|e| {
+    serde_json::to_vec(&enriched).map_err(|e| {
         warn!(error = %e, "could not serialise an enriched event");
         ApiError::Internal
-    })?;
+    })
+}
 
-    if let Err(e) = state.sink.send(payload).await {
-        state
-            .metrics
-            .produce_failures
-            .with_label_values(&[e.cause()])
-            .inc();
-        debug!(%event_id, error = %e, "event not produced");
-        return Err(ApiError::from_sink(e, limits.retry_after_s));
+impl AppState {
+    /// Sends one enriched event and waits for the partition leader's
+    /// acknowledgement; remembers its id once it is in Kafka.
+    pub(crate) async fn produce(&self, event_id: Uuid, payload: Vec<u8>) -> Result<(), SinkError> {
+        if let Err(e) = self.sink.send(payload).await {
+            self.metrics
+                .produce_failures
+                .with_label_values(&[e.cause()])
+                .inc();
+            debug!(%event_id, error = %e, "event not produced");
+            return Err(e);
+        }
+        self.recent.insert(event_id, Instant::now());
+        self.metrics.events_produced.inc();
+        debug!(%event_id, "event produced");
+        Ok(())
     }
-    state.metrics.events_produced.inc();
-    debug!(%event_id, "event produced");
-    Ok(HttpResponse::Accepted().json(Accepted { event_id }))
 }
 
 /// Reads the body up to `limit` bytes; a declared or actual size beyond it
 /// is a 413 without reading further.
-async fn read_body(
+pub(crate) async fn read_body(
     headers: &HeaderMap,
     mut payload: web::Payload,
     limit: usize,

@@ -10,6 +10,9 @@ pub enum SinkError {
     /// The destination cannot be reached or did not acknowledge in time.
     #[error("destination unavailable: {0}")]
     Unavailable(String),
+    /// Every broker is known to be down; nothing was sent.
+    #[error("no Kafka broker is reachable")]
+    BrokersDown,
     /// The local send queue is full: a burst larger than we buffer.
     #[error("send queue is full")]
     QueueFull,
@@ -23,6 +26,7 @@ impl SinkError {
     pub fn cause(&self) -> &'static str {
         match self {
             SinkError::Unavailable(_) => "unavailable",
+            SinkError::BrokersDown => "brokers_down",
             SinkError::QueueFull => "queue_full",
             SinkError::TooLarge => "too_large",
         }

@@ -1,71 +1,20 @@
 //! The HTTP contract, in process: every status code of `POST /api/v1/events`
 //! with an in-memory sink standing in for Kafka (our own trait boundary).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::middleware::from_fn;
-use actix_web::{App, test, web};
+use actix_web::{test, web};
 use prism_event::{EnrichedEvent, ErrorBody, ErrorCode};
-use prism_server::clock::FixedClock;
+use prism_server::AppState;
 use prism_server::enrich::AddressPolicy;
-use prism_server::metrics::Metrics;
 use prism_server::sink::{MemorySink, SinkError};
-use prism_server::ua::UaParser;
-use prism_server::{AppState, Limits, configure, record_request};
 use serde_json::{Value, json};
 use time::macros::datetime;
 
-const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-const LIMIT: usize = 4096;
+mod support;
 
-fn parser() -> Arc<UaParser> {
-    static PARSER: OnceLock<Arc<UaParser>> = OnceLock::new();
-    PARSER
-        .get_or_init(|| Arc::new(UaParser::new(64).unwrap()))
-        .clone()
-}
-
-fn state(sink: Arc<MemorySink>, address: AddressPolicy) -> web::Data<AppState> {
-    web::Data::new(AppState {
-        sink,
-        ua: parser(),
-        clock: Arc::new(FixedClock(datetime!(2026-11-22 05:00:00 UTC))),
-        metrics: Arc::new(Metrics::new().unwrap()),
-        limits: Limits {
-            max_body_bytes: LIMIT,
-            retry_after_s: 3,
-            address,
-        },
-    })
-}
-
-macro_rules! app {
-    ($state:expr) => {
-        test::init_service(
-            App::new()
-                .app_data($state.clone())
-                .wrap(from_fn(record_request))
-                .configure(configure),
-        )
-        .await
-    };
-}
-
-fn valid() -> Value {
-    json!({
-        "event_id": "01937a4e-8f2b-7c3d-9a1e-2b4c6d8e0f12",
-        "name": "Kim Minji",
-        "color": "blue",
-        "client_ts": "2026-11-22T04:00:00.123Z",
-        "navigator": {
-            "user_agent": CHROME,
-            "language": "ko-KR",
-            "screen": {"width": 1920, "height": 1080, "pixel_ratio": 1.0, "color_depth": 24},
-            "timezone": "Asia/Seoul"
-        }
-    })
-}
+use support::{CHROME, LIMIT, app, state, valid};
 
 /// `valid()` with one JSON pointer replaced (or removed when `None`).
 fn with(pointer: &str, value: Option<Value>) -> String {
@@ -359,6 +308,23 @@ async fn a_valid_event_is_accepted_enriched_and_handed_to_the_sink() {
 }
 
 #[actix_web::test]
+async fn a_retry_of_an_accepted_event_is_acknowledged_not_produced_again() {
+    let sink = Arc::new(MemorySink::new());
+    let state = state(sink.clone(), AddressPolicy::default());
+    // A first attempt that failed was not accepted: its retry is produced.
+    sink.fail_next(SinkError::Unavailable("timed out".into()));
+    let (status, _, _) = post(&state, valid().to_string()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    for _ in 0..3 {
+        let (status, _, body) = post(&state, valid().to_string()).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(body["event_id"], valid()["event_id"]);
+    }
+    assert_eq!(sink.sent().len(), 1, "produced once");
+    assert_eq!(state.metrics.duplicates.get(), 2);
+}
+
+#[actix_web::test]
 async fn the_client_address_can_be_anonymised() {
     let sink = Arc::new(MemorySink::new());
     let state = state(
@@ -448,7 +414,8 @@ async fn metrics_count_requests_by_route_and_status_without_personal_labels() {
     post(&state, valid().to_string()).await;
     post(&state, with("/color", Some(json!("pink")))).await;
     sink.fail_next(SinkError::QueueFull);
-    post(&state, valid().to_string()).await;
+    let another = json!("01937a4e-8f2b-7c3d-9a1e-2b4c6d8e0f13");
+    post(&state, with("/event_id", Some(another))).await;
 
     let app = app!(state);
     let res = test::call_service(&app, test::TestRequest::get().uri("/metrics").to_request()).await;
