@@ -25,7 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..n {
         let event = common::sample_event(i, now);
         let payload = serde_json::to_vec(&event)?;
-        body.extend(encode(&payload, &event, &index_name("baseline", now), now)?);
+        body.extend(encode(&payload, &event, &index_name("baseline", now), now)?.0);
         if (i + 1) % batch == 0 {
             bodies.push(std::mem::take(&mut body));
         }

@@ -60,6 +60,8 @@ pub enum RunError {
     FencedButAssigned(i32),
     #[error("stalled for {secs} s: {stall}; exiting so a supervisor restarts the worker")]
     Stalled { stall: Stall, secs: u64 },
+    #[error("{0}; exiting: retrying cannot fix this")]
+    Refused(String),
 }
 
 /// A record waiting for the sink, with the group epoch it was received in.
@@ -164,6 +166,9 @@ pub async fn run<S: Sink>(
                 Err(e) => state.failed(&consumer, e),
             }
             state.store_offsets(&consumer, &mut sink, started);
+            if let Some(why) = sink.refused() {
+                return Err(RunError::Refused(why));
+            }
         }
         if let Some(p) = state.fenced_too_long(2 * config.session_timeout()) {
             return Err(RunError::FencedButAssigned(p));

@@ -67,6 +67,14 @@ pub trait Sink: Send {
     /// whether to resume.
     async fn probe(&self) -> Result<(), TargetError>;
 
+    /// Set once the target refuses this worker for good (credentials it
+    /// rejects, a role without the privilege to write): retrying cannot
+    /// help, so the worker exits with this reason instead of retrying
+    /// forever. Nothing unresolved is committed.
+    fn refused(&self) -> Option<String> {
+        None
+    }
+
     /// Partitions the sink found claimed by another worker since the last
     /// call (a newer owner recovered them while this worker was stalled).
     /// Their buffered records are dropped; the loop stops handling them

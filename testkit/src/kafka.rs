@@ -37,22 +37,7 @@ pub fn read_records(brokers: &str, topic: &str, expected: usize, timeout: Durati
     let deadline = Instant::now() + timeout;
     while records.len() < expected && Instant::now() < deadline {
         match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => records.push(Record {
-                partition: m.partition(),
-                offset: m.offset(),
-                payload: m.payload().unwrap_or_default().to_vec(),
-                headers: m
-                    .headers()
-                    .map(|hs| {
-                        hs.iter()
-                            .map(|h| {
-                                let value = String::from_utf8_lossy(h.value.unwrap_or_default());
-                                (h.key.to_owned(), value.into_owned())
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            }),
+            Some(Ok(m)) => records.push(record(&m)),
             Some(Err(e)) => eprintln!("consumer error (retrying): {e}"),
             None => {}
         }
@@ -95,12 +80,7 @@ pub fn read_all(brokers: &str, topic: &str, timeout: Duration) -> Vec<Record> {
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
                 next.insert(m.partition(), m.offset() + 1);
-                records.push(Record {
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    payload: m.payload().unwrap_or_default().to_vec(),
-                    headers: Vec::new(),
-                });
+                records.push(record(&m));
             }
             Some(Err(e)) => eprintln!("consumer error (retrying): {e}"),
             None => {}
@@ -177,4 +157,23 @@ pub fn produce_to(brokers: &str, topic: &str, partition: Option<i32>, payloads: 
     producer
         .flush(Duration::from_secs(60))
         .expect("all records acknowledged");
+}
+
+fn record(m: &rdkafka::message::BorrowedMessage<'_>) -> Record {
+    Record {
+        partition: m.partition(),
+        offset: m.offset(),
+        payload: m.payload().unwrap_or_default().to_vec(),
+        headers: m
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| {
+                        let value = String::from_utf8_lossy(h.value.unwrap_or_default());
+                        (h.key.to_owned(), value.into_owned())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
 }

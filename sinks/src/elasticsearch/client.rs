@@ -1,10 +1,51 @@
-//! HTTP to Elasticsearch / OpenSearch with `reqwest`.
+//! HTTP to Elasticsearch / OpenSearch with `reqwest`, and what can go wrong
+//! with it, as types.
 
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 
 use super::EsConfig;
+
+/// Why a call to the cluster did not give what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum EsError {
+    /// No answer: refused, reset, timed out.
+    #[error("elasticsearch is not reachable: {0}")]
+    Unreachable(String),
+    /// An answer other than success.
+    #[error("HTTP {status}: {body}")]
+    Http { status: u16, body: String },
+    /// A success whose body is not what the API documents.
+    #[error("unreadable answer: {0}")]
+    Decode(String),
+    /// The client could not be built from the settings.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl EsError {
+    /// The cluster refuses who we are or what we may do: retrying the same
+    /// request cannot help (a write block is a 403 too, but a retryable one).
+    pub fn is_auth(&self) -> bool {
+        match self {
+            EsError::Http { status: 401, .. } => true,
+            EsError::Http { status: 403, body } => !body.contains("cluster_block_exception"),
+            _ => false,
+        }
+    }
+
+    fn unreachable(e: reqwest::Error) -> Self {
+        EsError::Unreachable(e.to_string())
+    }
+
+    async fn http(res: reqwest::Response) -> Self {
+        EsError::Http {
+            status: res.status().as_u16(),
+            body: res.text().await.unwrap_or_default(),
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct EsClient {
@@ -24,24 +65,26 @@ enum Auth {
 }
 
 /// A bulk answer as received: status and body.
-pub struct Answer {
+pub struct RawBulkAnswer {
     pub status: u16,
     pub body: Vec<u8>,
 }
 
 impl EsClient {
-    pub fn new(config: &EsConfig) -> Result<Self, String> {
+    pub fn new(config: &EsConfig) -> Result<Self, EsError> {
+        let bad = |e: &dyn std::fmt::Display| EsError::Config(e.to_string());
         let mut builder =
             reqwest::Client::builder().timeout(Duration::from_millis(config.request_timeout_ms));
         if let Some(path) = &config.ca_cert {
-            let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| e.to_string())?;
+            let pem = std::fs::read(path)
+                .map_err(|e| EsError::Config(format!("{}: {e}", path.display())))?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| bad(&e))?;
             builder = builder.add_root_certificate(cert);
         }
         let auth = match (&config.api_key, &config.user) {
             (Some(key), _) => {
                 let mut value =
-                    HeaderValue::from_str(&format!("ApiKey {key}")).map_err(|e| e.to_string())?;
+                    HeaderValue::from_str(&format!("ApiKey {key}")).map_err(|e| bad(&e))?;
                 value.set_sensitive(true);
                 Auth::ApiKey(value)
             }
@@ -52,7 +95,7 @@ impl EsClient {
             (None, None) => Auth::None,
         };
         Ok(Self {
-            http: builder.build().map_err(|e| e.to_string())?,
+            http: builder.build().map_err(|e| bad(&e))?,
             base: config.url.trim_end_matches('/').to_owned(),
             auth,
         })
@@ -68,17 +111,19 @@ impl EsClient {
     }
 
     /// `GET /`: the cluster's name and version, or why it cannot be reached.
-    pub async fn ping(&self) -> Result<String, String> {
+    pub async fn ping(&self) -> Result<String, EsError> {
         let res = self
             .request(reqwest::Method::GET, "/")
             .send()
             .await
-            .map_err(|e| e.to_string())?;
-        let status = res.status();
-        let body: serde_json::Value = res.json().await.unwrap_or_default();
-        if !status.is_success() {
-            return Err(format!("HTTP {status}: {body}"));
+            .map_err(EsError::unreachable)?;
+        if !res.status().is_success() {
+            return Err(EsError::http(res).await);
         }
+        let body: serde_json::Value = res
+            .json()
+            .await
+            .map_err(|e| EsError::Decode(e.to_string()))?;
         Ok(format!(
             "{} {}",
             body["version"]["distribution"]
@@ -89,61 +134,54 @@ impl EsClient {
     }
 
     /// `PUT /_index_template/<name>` (idempotent).
-    pub async fn put_template(&self, name: &str, body: &[u8]) -> Result<(), String> {
+    pub async fn put_template(&self, name: &str, body: &[u8]) -> Result<(), EsError> {
         let res = self
             .request(reqwest::Method::PUT, &format!("/_index_template/{name}"))
             .header(CONTENT_TYPE, "application/json")
             .body(body.to_vec())
             .send()
             .await
-            .map_err(|e| e.to_string())?;
-        let status = res.status();
-        if status.is_success() {
+            .map_err(EsError::unreachable)?;
+        if res.status().is_success() {
             Ok(())
         } else {
-            Err(format!(
-                "HTTP {status}: {}",
-                res.text().await.unwrap_or_default()
-            ))
+            Err(EsError::http(res).await)
         }
     }
 
     /// `PUT /<index>` with no body, so the index template gives it its
     /// settings and mappings. An index that already exists is fine.
-    pub async fn create_index(&self, index: &str) -> Result<(), String> {
+    pub async fn create_index(&self, index: &str) -> Result<(), EsError> {
         let res = self
             .request(reqwest::Method::PUT, &format!("/{index}"))
             .send()
             .await
-            .map_err(|e| e.to_string())?;
-        let status = res.status();
-        if status.is_success() {
+            .map_err(EsError::unreachable)?;
+        if res.status().is_success() {
             return Ok(());
         }
-        let body = res.text().await.unwrap_or_default();
-        if status == reqwest::StatusCode::BAD_REQUEST
-            && body.contains("resource_already_exists_exception")
-        {
-            return Ok(());
+        match EsError::http(res).await {
+            EsError::Http { status: 400, body }
+                if body.contains("resource_already_exists_exception") =>
+            {
+                Ok(())
+            }
+            other => Err(other),
         }
-        Err(format!("HTTP {status}: {body}"))
     }
 
-    /// `POST /_bulk` with an NDJSON body.
-    pub async fn bulk(&self, body: Vec<u8>) -> Result<Answer, String> {
+    /// `POST /_bulk` with an NDJSON body: the raw answer, whatever its
+    /// status (the caller decides per status and per item).
+    pub async fn bulk(&self, body: Vec<u8>) -> Result<RawBulkAnswer, EsError> {
         let res = self
             .request(reqwest::Method::POST, "/_bulk")
             .header(CONTENT_TYPE, "application/x-ndjson")
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("bulk request: {e}"))?;
+            .map_err(EsError::unreachable)?;
         let status = res.status().as_u16();
-        let body = res
-            .bytes()
-            .await
-            .map_err(|e| format!("bulk answer: {e}"))?
-            .to_vec();
-        Ok(Answer { status, body })
+        let body = res.bytes().await.map_err(EsError::unreachable)?.to_vec();
+        Ok(RawBulkAnswer { status, body })
     }
 }

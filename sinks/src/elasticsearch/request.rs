@@ -4,8 +4,38 @@ use prism_event::EnrichedEvent;
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
+use uuid::{Uuid, Version};
 
-/// The daily index an event goes to: `<prefix>-YYYY.MM.DD` (UTC).
+/// The index an event is filed in. `_id = event_id` makes a second attempt
+/// of an event a conflict only inside one index, so the index must come from
+/// something every attempt shares, whatever the clocks say: the time in the
+/// UUIDv7 `event_id`, minted once in the browser. An id that is not v7 falls
+/// back to `client_ts`, which the page sends unchanged with every attempt.
+/// A time outside 2000-2099 (a browser clock far off) goes to
+/// `<prefix>-undated` rather than to a stray daily index.
+pub fn index_for(prefix: &str, event: &EnrichedEvent) -> String {
+    let day_of = match v7_time(&event.event_id) {
+        Some(t) => t,
+        None => event.client_ts,
+    };
+    if (2000..2100).contains(&day_of.to_offset(UtcOffset::UTC).year()) {
+        index_name(prefix, day_of)
+    } else {
+        format!("{prefix}-undated")
+    }
+}
+
+/// When a UUIDv7 was minted (its first 48 bits, Unix milliseconds).
+fn v7_time(id: &Uuid) -> Option<OffsetDateTime> {
+    if id.get_version() != Some(Version::SortRand) {
+        return None;
+    }
+    let (secs, nanos) = id.get_timestamp()?.to_unix();
+    let at = OffsetDateTime::from_unix_timestamp(i64::try_from(secs).ok()?).ok()?;
+    Some(at + time::Duration::nanoseconds(i64::from(nanos)))
+}
+
+/// The daily index for a time: `<prefix>-YYYY.MM.DD` (UTC).
 pub fn index_name(prefix: &str, event_time: OffsetDateTime) -> String {
     let d = event_time.to_offset(UtcOffset::UTC).date();
     format!(
@@ -16,8 +46,9 @@ pub fn index_name(prefix: &str, event_time: OffsetDateTime) -> String {
     )
 }
 
-/// One `create` action and its document as two NDJSON lines. The document
-/// is the record exactly as it was on the topic plus `@timestamp`, so any
+/// One `create` action and its document as two NDJSON lines, and where in
+/// them the record's own fields start (see [`record_of`]). The document is
+/// the record exactly as it was on the topic plus `@timestamp`, so any
 /// field the mapping does not expect surfaces as a dead letter rather than
 /// vanishing.
 pub fn encode(
@@ -25,7 +56,7 @@ pub fn encode(
     event: &EnrichedEvent,
     index: &str,
     timestamp: OffsetDateTime,
-) -> Result<Vec<u8>, String> {
+) -> Result<(Vec<u8>, usize), String> {
     // The payload decoded as an event, so it is a JSON object: splice
     // `@timestamp` in after its opening brace instead of re-encoding it.
     let start = payload.iter().position(|b| !b.is_ascii_whitespace());
@@ -34,14 +65,39 @@ pub fn encode(
         _ => return Err("not a JSON object".to_owned()),
     };
     let ts = timestamp.format(&Rfc3339).map_err(|e| e.to_string())?;
-    let action = serde_json::json!({ "create": { "_index": index, "_id": event.event_id } });
-    let mut out = serde_json::to_vec(&action).map_err(|e| e.to_string())?;
-    out.extend_from_slice(b"\n{\"@timestamp\":\"");
+    let index = serde_json::to_string(index).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(payload.len() + index.len() + ts.len() + 80);
+    out.extend_from_slice(b"{\"create\":{\"_index\":");
+    out.extend_from_slice(index.as_bytes());
+    out.extend_from_slice(b",\"_id\":\"");
+    out.extend_from_slice(
+        event
+            .event_id
+            .hyphenated()
+            .encode_lower(&mut Uuid::encode_buffer())
+            .as_bytes(),
+    );
+    out.extend_from_slice(b"\"}}\n{\"@timestamp\":\"");
     out.extend_from_slice(ts.as_bytes());
     out.extend_from_slice(b"\",");
+    let fields_at = out.len();
     out.extend(rest.iter().copied().filter(|b| *b != b'\n'));
     out.push(b'\n');
-    Ok(out)
+    Ok((out, fields_at))
+}
+
+/// The record a document was made from, for the dead-letter topic: `{`
+/// and the record's fields as [`encode`] copied them (a record as the
+/// producer writes it comes back byte for byte; line breaks inside a
+/// pretty-printed one do not).
+pub fn record_of(lines: &[u8], fields_at: usize) -> Vec<u8> {
+    let fields = lines
+        .get(fields_at..lines.len().saturating_sub(1))
+        .unwrap_or_default();
+    let mut record = Vec::with_capacity(fields.len() + 1);
+    record.push(b'{');
+    record.extend_from_slice(fields);
+    record
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,10 +142,40 @@ mod tests {
     }
 
     #[test]
+    fn the_index_comes_from_the_v7_id_then_client_ts_never_the_receive_time() {
+        let mut event: EnrichedEvent = serde_json::from_str(SAMPLE).unwrap();
+        // 0x019aae02a3fd ms = 2025-11-22T23:59:59.997Z, minted in the browser.
+        event.event_id = "019aae02-a3fd-7000-8000-000000000001".parse().unwrap();
+        for received_at in [
+            datetime!(2025-11-22 23:59:59 UTC),
+            datetime!(2025-11-23 00:11:00 UTC),
+        ] {
+            event.received_at = received_at;
+            event.client_ts = received_at - time::Duration::minutes(30);
+            assert_eq!(index_for("select-color", &event), "select-color-2025.11.22");
+        }
+        // Not v7 (v4): client_ts, as sent.
+        event.event_id = "6f1c2b8e-3d4a-4f5b-9c6d-7e8f9a0b1c2d".parse().unwrap();
+        event.client_ts = datetime!(2026-11-22 08:30 +09:00);
+        assert_eq!(index_for("select-color", &event), "select-color-2026.11.21");
+        // A clock far off.
+        event.client_ts = datetime!(1970-01-02 00:00 UTC);
+        assert_eq!(index_for("select-color", &event), "select-color-undated");
+    }
+
+    const SAMPLE: &str = r#"{"schema_version":1,"event_id":"01937a4e-8f2b-7c3d-9a1e-2b4c6d8e0f12","name":"Kim","color":"blue","client_ts":"2026-11-22T04:00:00Z","received_at":"2026-11-22T04:00:01Z","navigator":{"user_agent":"x"},"ua":{"browser":{"family":"Other"},"os":{"family":"Other"},"device":{"family":"Other"}}}"#;
+
+    #[test]
     fn a_document_keeps_the_payload_and_gains_a_timestamp() {
         let payload = br#"{"schema_version":1,"event_id":"01937a4e-8f2b-7c3d-9a1e-2b4c6d8e0f12","name":"Kim","color":"blue","client_ts":"2026-11-22T04:00:00Z","received_at":"2026-11-22T04:00:01Z","navigator":{"user_agent":"x"},"ua":{"browser":{"family":"Other"},"os":{"family":"Other"},"device":{"family":"Other"}},"extra":true}"#;
         let event: EnrichedEvent = serde_json::from_slice(payload).unwrap();
-        let lines = encode(payload, &event, "select-color-2026.11.22", event.client_ts).unwrap();
+        let (lines, fields_at) =
+            encode(payload, &event, "select-color-2026.11.22", event.client_ts).unwrap();
+        assert_eq!(
+            record_of(&lines, fields_at),
+            payload,
+            "the record, byte for byte"
+        );
         let text = String::from_utf8(lines).unwrap();
         let mut it = text.lines();
         let action: serde_json::Value = serde_json::from_str(it.next().unwrap()).unwrap();
@@ -114,7 +200,7 @@ mod tests {
             &serde_json::from_slice::<serde_json::Value>(payload).unwrap(),
         )
         .unwrap();
-        let lines = encode(&pretty, &event, "i", event.client_ts).unwrap();
+        let (lines, _) = encode(&pretty, &event, "i", event.client_ts).unwrap();
         let text = String::from_utf8(lines).unwrap();
         assert_eq!(text.lines().count(), 2);
         let doc: serde_json::Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();

@@ -1,5 +1,8 @@
 //! What to do with each answer from `_bulk`. An HTTP 200 is not success
-//! until every item is checked.
+//! until every item is checked, and a refusal is not a bad document until
+//! its type says so: a cluster that refuses writes for now (a write block, a
+//! missing index) is waited out, credentials it refuses stop the worker, and
+//! only a document the cluster can never take goes to the dead-letter topic.
 
 /// The fate of one bulk item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,16 +14,28 @@ pub enum ItemOutcome {
     Duplicate,
     /// Throttled or a transient failure: send this item again later.
     Retry,
+    /// The cluster refuses writes for now (`cluster_block_exception`: a
+    /// write block set by an operator, ILM or the flood-stage disk
+    /// watermark; `index_not_found_exception`: auto-create is off): send it
+    /// again later, and say why.
+    Blocked,
+    /// Our credentials may not write here: retrying cannot help.
+    Refused,
     /// The document itself is refused (mapping, parsing): dead-letter it,
     /// never retry.
     DeadLetter,
 }
 
-pub fn item_outcome(status: u16) -> ItemOutcome {
-    match status {
-        200 | 201 => ItemOutcome::Indexed,
-        409 => ItemOutcome::Duplicate,
-        429 | 500..=599 => ItemOutcome::Retry,
+/// `kind` is the item's `error.type`, empty when it has none.
+pub fn item_outcome(status: u16, kind: &str) -> ItemOutcome {
+    match (status, kind) {
+        (200 | 201, _) => ItemOutcome::Indexed,
+        (409, _) => ItemOutcome::Duplicate,
+        (429 | 500..=599, _) => ItemOutcome::Retry,
+        (403, "cluster_block_exception") | (404, "index_not_found_exception") => {
+            ItemOutcome::Blocked
+        }
+        (401 | 403, _) => ItemOutcome::Refused,
         _ => ItemOutcome::DeadLetter,
     }
 }
@@ -30,19 +45,34 @@ pub fn item_outcome(status: u16) -> ItemOutcome {
 pub enum RequestOutcome {
     /// Read the items.
     Items,
-    /// Too large: split the batch in two and send each half.
+    /// Too large (413): split the batch in two and send each half; a single
+    /// document alone too large is dead-lettered.
     Split,
-    /// Throttled, server error, or refused as a whole (auth, a proxy):
-    /// retry the batch with back-off while consumption is paused.
+    /// The body refused as a whole (400): split until the bad document is
+    /// alone, dead-letter it, load the rest.
+    Isolate,
+    /// A cluster-wide write block: retry with back-off, and say why.
+    Blocked,
+    /// Bad credentials or no permission: stop the worker with the reason.
+    Refused,
+    /// Throttled, server error, anything else: retry the batch with
+    /// back-off while consumption is paused.
     Retry,
 }
 
-pub fn request_outcome(status: u16) -> RequestOutcome {
+pub fn request_outcome(status: u16, body: &[u8]) -> RequestOutcome {
     match status {
         200..=299 => RequestOutcome::Items,
         413 => RequestOutcome::Split,
+        400 => RequestOutcome::Isolate,
+        403 if contains(body, b"cluster_block_exception") => RequestOutcome::Blocked,
+        401 | 403 => RequestOutcome::Refused,
         _ => RequestOutcome::Retry,
     }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]
@@ -50,21 +80,59 @@ mod tests {
     use super::*;
 
     #[test]
-    fn throttling_and_server_errors_retry_other_client_errors_dead_letter() {
-        assert_eq!(item_outcome(201), ItemOutcome::Indexed);
-        assert_eq!(item_outcome(409), ItemOutcome::Duplicate);
-        assert_eq!(item_outcome(429), ItemOutcome::Retry);
-        assert_eq!(item_outcome(503), ItemOutcome::Retry);
-        assert_eq!(item_outcome(400), ItemOutcome::DeadLetter);
-        assert_eq!(item_outcome(404), ItemOutcome::DeadLetter);
+    fn items_are_judged_by_status_and_error_type() {
+        assert_eq!(item_outcome(201, ""), ItemOutcome::Indexed);
+        assert_eq!(
+            item_outcome(409, "version_conflict_engine_exception"),
+            ItemOutcome::Duplicate
+        );
+        assert_eq!(
+            item_outcome(429, "es_rejected_execution_exception"),
+            ItemOutcome::Retry
+        );
+        assert_eq!(
+            item_outcome(503, "unavailable_shards_exception"),
+            ItemOutcome::Retry
+        );
+        assert_eq!(
+            item_outcome(403, "cluster_block_exception"),
+            ItemOutcome::Blocked
+        );
+        assert_eq!(
+            item_outcome(404, "index_not_found_exception"),
+            ItemOutcome::Blocked
+        );
+        assert_eq!(
+            item_outcome(403, "security_exception"),
+            ItemOutcome::Refused
+        );
+        assert_eq!(
+            item_outcome(400, "strict_dynamic_mapping_exception"),
+            ItemOutcome::DeadLetter
+        );
+        assert_eq!(
+            item_outcome(400, "mapper_parsing_exception"),
+            ItemOutcome::DeadLetter
+        );
+        assert_eq!(item_outcome(404, "no_such_thing"), ItemOutcome::DeadLetter);
     }
 
     #[test]
-    fn a_request_is_split_when_too_large_and_retried_when_throttled() {
-        assert_eq!(request_outcome(200), RequestOutcome::Items);
-        assert_eq!(request_outcome(413), RequestOutcome::Split);
-        assert_eq!(request_outcome(429), RequestOutcome::Retry);
-        assert_eq!(request_outcome(502), RequestOutcome::Retry);
-        assert_eq!(request_outcome(401), RequestOutcome::Retry);
+    fn requests_are_judged_by_status_and_for_403_by_the_error() {
+        assert_eq!(request_outcome(200, b"{}"), RequestOutcome::Items);
+        assert_eq!(request_outcome(413, b""), RequestOutcome::Split);
+        assert_eq!(
+            request_outcome(400, b"{\"error\":{}}"),
+            RequestOutcome::Isolate
+        );
+        let block = br#"{"error":{"type":"cluster_block_exception","reason":"blocked by: [FORBIDDEN/12/index read-only / allow delete (api)];"}}"#;
+        assert_eq!(request_outcome(403, block), RequestOutcome::Blocked);
+        assert_eq!(
+            request_outcome(403, br#"{"error":{"type":"security_exception"}}"#),
+            RequestOutcome::Refused
+        );
+        assert_eq!(request_outcome(401, b""), RequestOutcome::Refused);
+        assert_eq!(request_outcome(429, b""), RequestOutcome::Retry);
+        assert_eq!(request_outcome(502, b""), RequestOutcome::Retry);
     }
 }

@@ -17,10 +17,17 @@ use uuid::Uuid;
 
 pub const SKEW: Duration = Duration::from_secs(600);
 
+/// An event pressed at `client_ts` by a browser whose clock says so: its
+/// UUIDv7 id is minted at that time too, as the page does.
 pub fn event(i: usize, client_ts: OffsetDateTime) -> EnrichedEvent {
+    let minted = uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        u64::try_from(client_ts.unix_timestamp()).unwrap_or(0),
+        client_ts.nanosecond(),
+    );
     EnrichedEvent {
         schema_version: prism_event::SCHEMA_VERSION,
-        event_id: Uuid::now_v7(),
+        event_id: Uuid::new_v7(minted),
         name: format!("user {i}"),
         color: prism_event::Color::ALL[i % 7],
         client_ts,

@@ -2,7 +2,7 @@
 //! server produces on demand (429, 503, partial item failures, slow answers).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 
 use serde_json::Value;
 
@@ -13,6 +13,9 @@ pub struct Proxy {
     pub bulks: Arc<AtomicUsize>,
     /// Milliseconds each `_bulk` request is held before it is answered.
     pub delay_ms: Arc<AtomicU64>,
+    /// When not 0, every request (any path) is answered with this status and
+    /// a `security_exception`, as a cluster refusing our credentials.
+    pub refuse: Arc<AtomicU16>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -31,6 +34,7 @@ impl Proxy {
             upstream: String,
             bulks: Arc<AtomicUsize>,
             delay_ms: Arc<AtomicU64>,
+            refuse: Arc<AtomicU16>,
             fault: Box<Fault>,
             rewrite: Option<Box<Rewrite>>,
             http: reqwest::Client,
@@ -42,6 +46,16 @@ impl Proxy {
             body: Bytes,
         ) -> axum::response::Response {
             let is_bulk = uri.path() == "/_bulk";
+            let refuse = shared.refuse.load(Ordering::SeqCst);
+            if refuse != 0 {
+                let answer = serde_json::json!({"error": {"type": "security_exception", "reason": "unable to authenticate user [prism]"}, "status": refuse});
+                return (
+                    StatusCode::from_u16(refuse).unwrap(),
+                    [(CONTENT_TYPE, "application/json")],
+                    answer.to_string(),
+                )
+                    .into_response();
+            }
             if is_bulk {
                 let delay = shared.delay_ms.load(Ordering::SeqCst);
                 if delay > 0 {
@@ -94,10 +108,12 @@ impl Proxy {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let bulks = Arc::new(AtomicUsize::new(0));
         let delay_ms = Arc::new(AtomicU64::new(0));
+        let refuse = Arc::new(AtomicU16::new(0));
         let shared = Arc::new(Shared {
             upstream: upstream.to_owned(),
             bulks: Arc::clone(&bulks),
             delay_ms: Arc::clone(&delay_ms),
+            refuse: Arc::clone(&refuse),
             fault,
             rewrite,
             http: reqwest::Client::new(),
@@ -112,6 +128,7 @@ impl Proxy {
             url,
             bulks,
             delay_ms,
+            refuse,
             _runtime: runtime,
         }
     }

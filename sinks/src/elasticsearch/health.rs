@@ -1,0 +1,65 @@
+//! Start-up and health: wait for the cluster (but not for credentials it
+//! refuses), install the index template, create today's index; and the
+//! probe that decides when a paused worker resumes.
+
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use super::client::{EsClient, EsError};
+use super::config::EsConfig;
+use super::request::index_name;
+
+/// The index template installed at start-up (`sinks/src/elasticsearch/template.json`).
+pub const TEMPLATE: &str = include_str!("template.json");
+
+/// Waits until the cluster answers `GET /` (logging why not at each retry),
+/// then installs the index template and creates today's index. Credentials
+/// the cluster refuses (401, or a 403 that is not a write block) end it at
+/// once with the reason: waiting cannot fix them.
+pub async fn prepare(client: &EsClient, config: &EsConfig) -> Result<(), EsError> {
+    use backon::Retryable;
+    let version = (|| client.ping())
+        .retry(crate::backoff::exponential(
+            Duration::from_millis(500),
+            Duration::from_secs(10),
+        ))
+        .when(|e| !e.is_auth())
+        .notify(|e, wait| {
+            warn!(url = %config.url, error = %e, retry_in_ms = wait.as_millis() as u64, "elasticsearch is not reachable; retrying");
+        })
+        .await
+        .map_err(|e| refused_or(e, config))?;
+    info!(url = %config.url, %version, "elasticsearch reachable");
+    let template = TEMPLATE.replace("select-color-*", &format!("{}-*", config.index_prefix));
+    client
+        .put_template(&config.index_prefix, template.as_bytes())
+        .await
+        .map_err(|e| refused_or(e, config))?;
+    info!(template = %config.index_prefix, "index template installed");
+    // Today's index, empty, so a dashboard opened before the first press
+    // finds every field it charts. Loading does not depend on it.
+    let today = index_name(&config.index_prefix, time::OffsetDateTime::now_utc());
+    match client.create_index(&today).await {
+        Ok(()) => info!(index = %today, "today's index is there"),
+        Err(e) => warn!(index = %today, error = %e, "could not create today's index"),
+    }
+    Ok(())
+}
+
+/// Whether the cluster answers at all (a paused worker resumes on `Ok`).
+pub async fn probe(client: &EsClient) -> Result<(), EsError> {
+    client.ping().await.map(|_| ())
+}
+
+fn refused_or(e: EsError, config: &EsConfig) -> EsError {
+    if e.is_auth() {
+        EsError::Config(format!(
+            "elasticsearch at {} refused our credentials ({e}); check PRISM_ES_USER / \
+             PRISM_ES_PASSWORD / PRISM_ES_API_KEY and the role's index privileges",
+            config.url
+        ))
+    } else {
+        e
+    }
+}
