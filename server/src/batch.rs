@@ -9,7 +9,7 @@
 //! and a [`BatchAnswer`]: each event 202, or the 413/422/503 the single
 //! endpoint would have answered for it alone.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Instant;
 
 use actix_web::http::header::RETRY_AFTER;
@@ -40,9 +40,10 @@ pub async fn post_batch(
     }
 
     let mut results: Vec<Option<EventResult>> = vec![None; events.len()];
-    let mut accepted = 0;
     let mut to_send = Vec::new();
-    let mut in_this_batch = HashSet::new();
+    // Where each id first occurs in this batch; a repeat shares its fate.
+    let mut first_at: HashMap<Uuid, usize> = HashMap::new();
+    let mut repeats = Vec::new();
     let now = Instant::now();
     for (i, raw) in events.iter().enumerate() {
         let event = if raw.get().len() > limits.max_body_bytes {
@@ -60,14 +61,18 @@ pub async fn post_batch(
             }
         };
         let event_id = event.event_id;
-        // Accepted earlier, or earlier in this very batch: acknowledged,
-        // not produced again.
-        if state.recent.contains(&event_id, now) || !in_this_batch.insert(event_id) {
+        // Accepted earlier: acknowledged, not produced again.
+        if state.recent.contains(&event_id, now) {
             state.metrics.duplicates.inc();
-            accepted += 1;
             results[i] = Some(EventResult::accepted(event_id));
             continue;
         }
+        // Earlier in this very batch: answered as that one is, once known.
+        if let Some(first) = first_at.get(&event_id) {
+            repeats.push((i, *first));
+            continue;
+        }
+        first_at.insert(event_id, i);
         match enrich(&state, &req, event) {
             Ok(payload) => to_send.push((i, event_id, payload)),
             Err(e) => results[i] = Some(refused(Some(event_id), &e)),
@@ -86,10 +91,7 @@ pub async fn post_batch(
     let mut unavailable = None;
     for (i, event_id, outcome) in join_all(sends).await {
         results[i] = Some(match outcome {
-            Ok(()) => {
-                accepted += 1;
-                EventResult::accepted(event_id)
-            }
+            Ok(()) => EventResult::accepted(event_id),
             Err(e) => {
                 let e = ApiError::from_sink(e, limits.retry_after_s);
                 let result = refused(Some(event_id), &e);
@@ -100,9 +102,17 @@ pub async fn post_batch(
             }
         });
     }
+    for (i, first) in repeats {
+        let result = results[first].clone();
+        if result.as_ref().is_some_and(EventResult::is_accepted) {
+            state.metrics.duplicates.inc();
+        }
+        results[i] = result;
+    }
     // Nothing accepted because Kafka is unavailable: the single endpoint's
     // 503, so a client backs off and sends the whole batch again.
-    if let Some(e) = unavailable.filter(|_| accepted == 0) {
+    let accepted = results.iter().flatten().any(EventResult::is_accepted);
+    if let Some(e) = unavailable.filter(|_| !accepted) {
         return Err(e);
     }
 

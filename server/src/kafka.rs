@@ -71,6 +71,8 @@ impl KafkaSink {
                 }
                 if sink.broker_count(PROBE_TIMEOUT).await.is_ok() {
                     sink.watch.mark_up();
+                    // A new outage, even right away, purges again.
+                    purged = false;
                 } else {
                     tokio::time::sleep(WATCH_EVERY).await;
                 }

@@ -184,6 +184,16 @@ async fn kafka_unavailable_for_every_event_is_a_503_and_for_some_a_per_event_503
     let body: ErrorBody = serde_json::from_value(a.body).unwrap();
     assert_eq!(body.error, ErrorCode::Unavailable);
 
+    // The same event twice while Kafka is down: still nothing accepted.
+    sink.fail_next(SinkError::BrokersDown);
+    let a = post_batch(
+        &state,
+        "application/json",
+        json!([event(3), event(3)]).to_string(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+
     // One of two fails: a 200 with the failed one marked retryable.
     sink.fail_next(SinkError::QueueFull);
     let a = post_batch(

@@ -22,7 +22,7 @@ pub mod request;
 pub mod retry;
 pub mod service;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,11 +64,22 @@ pub struct EsSink {
     broken: Option<String>,
 }
 
+/// How long [`EsSink::settle`] waits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    None,
+    Oldest,
+    All,
+}
+
 /// One request: in flight, or handed back to be sent again.
 struct Sent {
     task: Option<JoinHandle<BulkOutcome>>,
     /// Documents to send again (when `task` is `None`).
     again: Vec<Doc>,
+    /// Partitions revoked while this request was out: what comes back for
+    /// them is not sent again.
+    revoked: BTreeSet<i32>,
     /// Documents in the request when first sent.
     count: usize,
     /// Per partition, the last offset read before this request was cut:
@@ -108,7 +119,8 @@ impl EsSink {
 
     /// A full request is waiting.
     fn full(&self) -> bool {
-        self.docs.len() >= self.config.batch_docs || self.bytes >= self.config.batch_bytes
+        !self.docs.is_empty()
+            && (self.docs.len() >= self.config.batch_docs || self.bytes >= self.config.batch_bytes)
     }
 
     /// The oldest record waiting is old enough to be sent, full or not.
@@ -151,6 +163,7 @@ impl EsSink {
         self.sent.push_back(Sent {
             task: Some(launch(&self.service, docs)),
             again: Vec::new(),
+            revoked: BTreeSet::new(),
             count: take,
             offsets,
             first_at: first_at.unwrap_or_else(Instant::now),
@@ -158,20 +171,23 @@ impl EsSink {
     }
 
     /// Resolves requests from the oldest: makes their offsets durable, or
-    /// keeps what must be sent again and fails. Waits for the oldest only
-    /// when `wait`; a request handed back is sent again (and waited for)
-    /// first.
-    async fn settle(&mut self, wait: bool) -> Result<(), TargetError> {
+    /// keeps what must be sent again and fails. `Wait::Oldest` waits for the
+    /// oldest request and takes whatever else is finished; `Wait::All`
+    /// waits for every one. A request handed back is sent again, and waited
+    /// for, first. A task stays in its request while awaited, so a
+    /// cancelled call loses nothing.
+    async fn settle(&mut self, mut wait: Wait) -> Result<(), TargetError> {
         while let Some(front) = self.sent.front_mut() {
-            let task = match front.task.take() {
-                Some(task) if !wait && !task.is_finished() => {
-                    front.task = Some(task);
-                    return Ok(());
-                }
+            let task = match &mut front.task {
+                Some(task) if wait == Wait::None && !task.is_finished() => return Ok(()),
                 Some(task) => task,
-                None => launch(&self.service, std::mem::take(&mut front.again)),
+                None => front
+                    .task
+                    .insert(launch(&self.service, std::mem::take(&mut front.again))),
             };
-            let outcome = match task.await {
+            let joined = task.await;
+            front.task = None;
+            let outcome = match joined {
                 Ok(outcome) => outcome,
                 Err(e) => {
                     let why = format!("a bulk request task ended without an answer: {e}");
@@ -179,20 +195,25 @@ impl EsSink {
                     return Err(TargetError(why));
                 }
             };
-            let (again, why) = match outcome {
-                BulkOutcome::Done { retry, .. } if retry.is_empty() => {
-                    let Some(done) = self.sent.pop_front() else {
-                        break;
-                    };
-                    self.written += done.count as u64;
-                    self.durable
-                        .extend(done.offsets.into_iter().map(|(p, o)| (p, o + 1)));
-                    continue;
-                }
+            let (mut again, why) = match outcome {
                 BulkOutcome::Done { retry, why } => (retry, why.unwrap_or_default()),
                 BulkOutcome::Failed { docs, error } => (docs, error),
             };
-            return Err(self.keep_unresolved(again, &why));
+            // What came back for a partition revoked meanwhile is the new
+            // owner's to send.
+            again.retain(|d| !front.revoked.contains(&d.partition));
+            if !again.is_empty() {
+                return Err(self.keep_unresolved(again, &why));
+            }
+            let Some(done) = self.sent.pop_front() else {
+                break;
+            };
+            self.written += done.count as u64;
+            self.durable
+                .extend(done.offsets.into_iter().map(|(p, o)| (p, o + 1)));
+            if wait == Wait::Oldest {
+                wait = Wait::None;
+            }
         }
         self.warned_at = None;
         self.service.metrics.oldest_unresolved.set(0);
@@ -265,6 +286,7 @@ impl Sink for EsSink {
         for sent in &mut self.sent {
             sent.offsets.remove(&partition);
             sent.again.retain(|d| d.partition != partition);
+            sent.revoked.insert(partition);
         }
     }
 
@@ -305,19 +327,19 @@ impl Sink for EsSink {
     }
 
     async fn flush(&mut self, force: bool) -> Result<(), TargetError> {
-        self.settle(false).await?;
+        self.settle(Wait::None).await?;
         let slots = self.config.concurrency.max(1);
         let everything = force || self.aged();
         while self.full() || (everything && self.first_at.is_some()) {
             if self.sent.len() >= slots {
                 // Every slot busy: wait for the oldest request.
-                self.settle(true).await?;
+                self.settle(Wait::Oldest).await?;
                 continue;
             }
             self.send_next();
         }
         if force {
-            self.settle(true).await?;
+            self.settle(Wait::All).await?;
         }
         Ok(())
     }
