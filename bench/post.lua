@@ -3,12 +3,12 @@
 local f = assert(io.open("bench/event.json", "r"))
 local body = f:read("*a")
 f:close()
-local template = body:gsub("01937a4e%-8f2b%-7c3d%-9a1e%-2b4c6d8e0f12", "%%s")
+template = body:gsub("01937a4e%-8f2b%-7c3d%-9a1e%-2b4c6d8e0f12", "%%s")
 local headers = {
   ["Content-Type"] = "application/json",
   ["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
 }
-local n = 0
+n = 0
 local thread_tag = 0
 
 function setup(thread)

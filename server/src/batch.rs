@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::decode::{decode_batch, decode_event};
 use crate::error::ApiError;
-use crate::routes::{AppState, enrich, read_body, require_json};
+use crate::routes::{AppState, enrich, json_body};
 
 pub async fn post_batch(
     req: HttpRequest,
@@ -30,8 +30,7 @@ pub async fn post_batch(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let limits = state.limits;
-    require_json(&req)?;
-    let body = read_body(req.headers(), payload, limits.batch_max_bytes).await?;
+    let body = json_body(&req, payload, limits.batch_max_bytes).await?;
     let events = decode_batch(&body)?;
     if events.len() > limits.batch_max_events {
         return Err(ApiError::TooManyEvents {

@@ -84,8 +84,7 @@ async fn post_event(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let limits = state.limits;
-    require_json(&req)?;
-    let body = read_body(req.headers(), payload, limits.max_body_bytes).await?;
+    let body = json_body(&req, payload, limits.max_body_bytes).await?;
     let event = decode_event(&body)?;
     let event_id = event.event_id;
     if state.recent.contains(&event_id, Instant::now()) {
@@ -101,17 +100,21 @@ async fn post_event(
     Ok(HttpResponse::Accepted().json(Accepted { event_id }))
 }
 
-/// 415 unless the body is declared as JSON.
-pub(crate) fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
+/// The body of a request, up to `limit` bytes: 415 unless it is declared
+/// as JSON, 413 beyond the limit.
+pub(crate) async fn json_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<BytesMut, ApiError> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    if content_type.is_some_and(is_json_content_type) {
-        Ok(())
-    } else {
-        Err(ApiError::UnsupportedMediaType)
+    if !content_type.is_some_and(is_json_content_type) {
+        return Err(ApiError::UnsupportedMediaType);
     }
+    read_body(req.headers(), payload, limit).await
 }
 
 /// A valid event as it goes to Kafka: with the server's time, the client's
@@ -158,7 +161,7 @@ impl AppState {
 
 /// Reads the body up to `limit` bytes; a declared or actual size beyond it
 /// is a 413 without reading further.
-pub(crate) async fn read_body(
+async fn read_body(
     headers: &HeaderMap,
     mut payload: web::Payload,
     limit: usize,

@@ -16,7 +16,7 @@ mod support;
 
 use support::proxy::{Proxy, docs_in};
 use support::search::Search;
-use support::{event, get, metric, now_events};
+use support::{dead_letter_reason, event, get, metric, now_events};
 
 #[test]
 fn events_posted_through_the_producer_become_one_document_each_even_when_retried() {
@@ -166,12 +166,7 @@ fn a_record_the_mapping_refuses_is_dead_lettered_and_the_rest_indexed_by_event_d
     let dead = read_records(&s.tansu.brokers(), &s.dlq(), 1, Duration::from_secs(30));
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].payload, payloads[2], "the original record");
-    let reason = dead[0]
-        .headers
-        .iter()
-        .find(|(k, _)| k == "prism-error")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+    let reason = dead_letter_reason(&dead[0]);
     assert!(
         reason.contains("strict_dynamic_mapping_exception"),
         "{reason}"
@@ -270,12 +265,7 @@ fn an_item_refused_with_400_is_dead_lettered_not_retried() {
     assert_eq!(dead.len(), 1);
     let refused: EnrichedEvent = serde_json::from_slice(&dead[0].payload).unwrap();
     assert_eq!(refused.event_id, sent[3].event_id);
-    let reason = dead[0]
-        .headers
-        .iter()
-        .find(|(k, _)| k == "prism-error")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+    let reason = dead_letter_reason(&dead[0]);
     assert!(reason.contains("mapper_parsing_exception"), "{reason}");
     assert!(s.wait_for_count(10, Duration::from_secs(30)) >= 9);
     let bulks = proxy.bulks.load(Ordering::SeqCst);
@@ -297,14 +287,26 @@ fn kill_9_five_times_mid_stream_indexes_every_event_exactly_once() {
     ];
     std::thread::scope(|scope| {
         let producer = scope.spawn(|| {
-            for chunk in sent.chunks(100) {
+            for chunk in sent.chunks(25) {
                 s.produce(chunk);
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::sleep(Duration::from_millis(500));
             }
         });
-        for round in 0..5 {
+        for round in 0..5u64 {
             let mut sink = s.start_sink(s.osmem.url(), &env);
-            std::thread::sleep(Duration::from_millis(1_500 + 300 * round));
+            // Mid-stream: once this worker has written (its group formed and
+            // handed it partitions), or once nothing is left to write. A
+            // fixed delay killed slow starters mid-join, which tansu 0.6's
+            // coordinator can take minutes to recover from.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while sink.metric("prism_sink_records_written_total") < 1.0 && s.count() < sent.len() {
+                assert!(
+                    Instant::now() < deadline,
+                    "round {round}: nothing written in 60 s"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            std::thread::sleep(Duration::from_millis(150 * round));
             sink.process.kill();
         }
         producer.join().unwrap();

@@ -19,7 +19,7 @@ mod support;
 
 use support::proxy::{Proxy, docs_in};
 use support::search::Search;
-use support::{event, get, metric, now_events};
+use support::{dead_letter_reason, event, get, metric, now_events};
 
 /// A `_bulk` answer refusing every document of `body` with `status`.
 fn refuse_items(body: &[u8], status: u16, kind: &str, reason: &str) -> Value {
@@ -187,12 +187,7 @@ fn a_bulk_body_refused_whole_is_split_down_to_the_one_bad_document() {
         serde_json::to_vec(&sent[17]).unwrap(),
         "the record, byte for byte"
     );
-    let reason = dead[0]
-        .headers
-        .iter()
-        .find(|(k, _)| k == "prism-error")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+    let reason = dead_letter_reason(&dead[0]);
     assert!(
         reason.contains("x_content_parse_exception"),
         "{:?}",

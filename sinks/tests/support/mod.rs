@@ -60,6 +60,16 @@ pub fn now_events(n: usize) -> Vec<EnrichedEvent> {
         .collect()
 }
 
+/// The `prism-error` header of a dead letter: why it was refused.
+pub fn dead_letter_reason(record: &prism_testkit::Record) -> String {
+    record
+        .headers
+        .iter()
+        .find(|(k, _)| k == "prism-error")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
 pub fn get(url: &str) -> (u16, String) {
     match reqwest::blocking::get(url) {
         Ok(r) => (r.status().as_u16(), r.text().unwrap_or_default()),
