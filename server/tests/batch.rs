@@ -52,6 +52,11 @@ async fn post_batch(
     }
 }
 
+/// A batch declared as JSON.
+async fn post_events(state: &web::Data<AppState>, body: impl Into<web::Bytes>) -> Answer {
+    post_batch(state, "application/json", body).await
+}
+
 fn fresh() -> (Arc<MemorySink>, web::Data<AppState>) {
     let sink = Arc::new(MemorySink::new());
     let state = state(sink.clone(), AddressPolicy::default());
@@ -66,7 +71,7 @@ async fn every_event_gets_its_own_result_in_order_and_only_valid_ones_are_produc
     let mut too_big = event(4);
     too_big["navigator"]["referrer"] = json!("r".repeat(LIMIT));
     let body = json!([event(1), bad_color, 7, too_big, event(5)]);
-    let a = post_batch(&state, "application/json", body.to_string()).await;
+    let a = post_events(&state, body.to_string()).await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.retry_after, None);
     let answer: BatchAnswer = serde_json::from_value(a.body).unwrap();
@@ -173,12 +178,7 @@ async fn kafka_unavailable_for_every_event_is_a_503_and_for_some_a_per_event_503
     for _ in 0..2 {
         sink.fail_next(SinkError::BrokersDown);
     }
-    let a = post_batch(
-        &state,
-        "application/json",
-        json!([event(1), event(2)]).to_string(),
-    )
-    .await;
+    let a = post_events(&state, json!([event(1), event(2)]).to_string()).await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(a.retry_after.as_deref(), Some("3"));
     let body: ErrorBody = serde_json::from_value(a.body).unwrap();
@@ -186,22 +186,12 @@ async fn kafka_unavailable_for_every_event_is_a_503_and_for_some_a_per_event_503
 
     // The same event twice while Kafka is down: still nothing accepted.
     sink.fail_next(SinkError::BrokersDown);
-    let a = post_batch(
-        &state,
-        "application/json",
-        json!([event(3), event(3)]).to_string(),
-    )
-    .await;
+    let a = post_events(&state, json!([event(3), event(3)]).to_string()).await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
 
     // One of two fails: a 200 with the failed one marked retryable.
     sink.fail_next(SinkError::QueueFull);
-    let a = post_batch(
-        &state,
-        "application/json",
-        json!([event(1), event(2)]).to_string(),
-    )
-    .await;
+    let a = post_events(&state, json!([event(1), event(2)]).to_string()).await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.retry_after.as_deref(), Some("3"));
     let answer: BatchAnswer = serde_json::from_value(a.body).unwrap();
@@ -216,11 +206,11 @@ async fn kafka_unavailable_for_every_event_is_a_503_and_for_some_a_per_event_503
 #[actix_web::test]
 async fn events_accepted_before_or_twice_in_one_batch_are_acknowledged_not_produced() {
     let (sink, state) = fresh();
-    let a = post_batch(&state, "application/json", json!([event(1)]).to_string()).await;
+    let a = post_events(&state, json!([event(1)]).to_string()).await;
     assert_eq!(a.status, StatusCode::OK);
     // The page sends 1 again (it missed the answer), 2 twice, and 3.
     let body = json!([event(1), event(2), event(2), event(3)]).to_string();
-    let a = post_batch(&state, "application/json", body).await;
+    let a = post_events(&state, body).await;
     let answer: BatchAnswer = serde_json::from_value(a.body).unwrap();
     assert!(answer.results.iter().all(|r| r.is_accepted()));
     let names: Vec<String> = sink

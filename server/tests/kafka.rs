@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use prism_event::EnrichedEvent;
-use prism_testkit::{Producer, Tansu, read_all, read_records, topic_partitions, unique};
+use prism_testkit::{Producer, Record, Tansu, read_all, read_records, topic_partitions, unique};
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
@@ -44,6 +44,18 @@ fn event(name: &str, color: &str) -> Value {
             "ua_data": {"brands": [{"brand": "Chromium", "version": "131"}], "mobile": false, "platform": "Linux"}
         }
     })
+}
+
+/// The `name` of each enriched event read back.
+fn names(records: &[Record]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<EnrichedEvent>(&r.payload)
+                .unwrap()
+                .name
+        })
+        .collect()
 }
 
 fn post(client: &Client, server: &Producer, body: &Value) -> reqwest::blocking::Response {
@@ -243,14 +255,14 @@ fn a_killed_broker_gives_503_at_once_and_a_restarted_one_202_within_two_seconds(
         200
     );
 
-    let names: HashSet<String> = read_records(&tansu.brokers(), &topic, 3, Duration::from_secs(30))
-        .iter()
-        .map(|r| {
-            serde_json::from_slice::<EnrichedEvent>(&r.payload)
-                .unwrap()
-                .name
-        })
-        .collect();
+    let names: HashSet<String> = names(&read_records(
+        &tansu.brokers(),
+        &topic,
+        3,
+        Duration::from_secs(30),
+    ))
+    .into_iter()
+    .collect();
     assert!(
         names.contains("before") && names.contains("after") && !names.contains("during"),
         "{names:?}"
@@ -317,14 +329,7 @@ fn a_retried_event_is_one_record_in_the_topic_through_either_endpoint() {
     batch(json!([second]));
     assert_eq!(post(&client, &server, &second).status(), 202);
 
-    let names: Vec<String> = read_all(&tansu.brokers(), &topic, Duration::from_secs(30))
-        .iter()
-        .map(|r| {
-            serde_json::from_slice::<EnrichedEvent>(&r.payload)
-                .unwrap()
-                .name
-        })
-        .collect();
+    let names = names(&read_all(&tansu.brokers(), &topic, Duration::from_secs(30)));
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(sorted, ["first", "second"], "{names:?}");

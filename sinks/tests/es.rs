@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prism_event::EnrichedEvent;
+use prism_sinks::elasticsearch::request::index_name;
 use prism_testkit::{Producer, produce, read_records, workspace_bin};
 use serde_json::{Value, json};
 use time::macros::datetime;
@@ -16,7 +17,7 @@ mod support;
 
 use support::proxy::{Proxy, docs_in};
 use support::search::Search;
-use support::{dead_letter_reason, event, get, metric, now_events};
+use support::{dead_letter_reason, event, get, metric, now_events, wait_until};
 
 #[test]
 fn events_posted_through_the_producer_become_one_document_each_even_when_retried() {
@@ -103,23 +104,13 @@ fn events_posted_through_the_producer_become_one_document_each_even_when_retried
 #[test]
 fn todays_index_exists_with_the_template_mapping_before_the_first_event() {
     let s = Search::new();
-    let index = |t: time::OffsetDateTime| {
-        let d = t.date();
-        format!(
-            "select-color-{:04}.{:02}.{:02}",
-            d.year(),
-            u8::from(d.month()),
-            d.day()
-        )
-    };
+    let index = |t| index_name("select-color", t);
     let before = index(time::OffsetDateTime::now_utc());
     let sink = s.start_sink(s.osmem.url(), &[]);
     // The metrics endpoint opens once start-up (template, index) is over.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while sink.readyz() == 0 {
-        assert!(Instant::now() < deadline, "the sink never started");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until("the sink to start", Duration::from_secs(60), || {
+        sink.readyz() != 0
+    });
     let after = index(time::OffsetDateTime::now_utc());
     let mappings = s.es(reqwest::Method::GET, "/select-color-*/_mapping", None);
     let indices: Vec<&String> = mappings
@@ -298,14 +289,14 @@ fn kill_9_five_times_mid_stream_indexes_every_event_exactly_once() {
             // handed it partitions), or once nothing is left to write. A
             // fixed delay killed slow starters mid-join, which tansu 0.6's
             // coordinator can take minutes to recover from.
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while sink.metric("prism_sink_records_written_total") < 1.0 && s.count() < sent.len() {
-                assert!(
-                    Instant::now() < deadline,
-                    "round {round}: nothing written in 60 s"
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
+            wait_until(
+                &format!("round {round}: a write"),
+                Duration::from_secs(60),
+                || {
+                    sink.metric("prism_sink_records_written_total") >= 1.0
+                        || s.count() >= sent.len()
+                },
+            );
             std::thread::sleep(Duration::from_millis(150 * round));
             sink.process.kill();
         }

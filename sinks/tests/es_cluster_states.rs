@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prism_event::EnrichedEvent;
 use prism_testkit::read_all;
@@ -19,7 +19,7 @@ mod support;
 
 use support::proxy::{Proxy, docs_in};
 use support::search::Search;
-use support::{dead_letter_reason, event, get, metric, now_events};
+use support::{dead_letter_reason, event, eventually, get, metric, now_events};
 
 /// A `_bulk` answer refusing every document of `body` with `status`.
 fn refuse_items(body: &[u8], status: u16, kind: &str, reason: &str) -> Value {
@@ -32,18 +32,6 @@ fn refuse_items(body: &[u8], status: u16, kind: &str, reason: &str) -> Value {
 
 fn dead_letters(s: &Search) -> Vec<prism_testkit::Record> {
     read_all(&s.tansu.brokers(), &s.dlq(), Duration::from_secs(30))
-}
-
-/// Polls `check` every 100 ms for up to `timeout`.
-fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
 }
 
 #[test]

@@ -16,7 +16,7 @@ use prism_sinks::hdfs::layout::{Bucket, file_name, parse_file_name};
 mod support;
 
 use support::lake::{Lake, Vanished};
-use support::{Sink, assert_exactly_once, now_events};
+use support::{Sink, assert_exactly_once, now_events, wait_until};
 
 /// Waits until the worker's latest assignment (from its output) holds `n`
 /// partitions.
@@ -47,14 +47,6 @@ fn plain(text: &str) -> String {
         }
     }
     out
-}
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

@@ -89,6 +89,16 @@ impl ChildProcess {
         }
     }
 
+    /// Sends `signal` (`-STOP`, `-CONT`, ...) with `kill`.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("a running process");
+        let ok = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {signal} {pid} ({})", self.name);
+    }
+
     /// SIGKILL: the process gets no chance to clean up.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -50,16 +50,10 @@ impl Tansu {
     /// Sends a signal to the running broker: `-STOP` hangs it with its
     /// connections open, `-CONT` resumes it.
     pub fn signal(&self, signal: &str) {
-        let pid = self
-            .process
+        self.process
             .as_ref()
-            .and_then(ChildProcess::pid)
-            .expect("a running broker");
-        let ok = Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "kill {signal} {pid}");
+            .expect("a running broker")
+            .signal(signal);
     }
 
     /// Starts the broker again on the same port and data file.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 
 use super::EsConfig;
+use super::retry::{RequestOutcome, request_outcome};
 
 /// Why a call to the cluster did not give what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -27,12 +28,10 @@ pub enum EsError {
 impl EsError {
     /// The cluster refuses who we are or what we may do: retrying the same
     /// request cannot help (a write block is a 403 too, but a retryable one).
+    /// The same verdict as for a `_bulk` answer.
     pub fn is_auth(&self) -> bool {
-        match self {
-            EsError::Http { status: 401, .. } => true,
-            EsError::Http { status: 403, body } => !body.contains("cluster_block_exception"),
-            _ => false,
-        }
+        matches!(self, EsError::Http { status, body }
+            if request_outcome(*status, body.as_bytes()) == RequestOutcome::Refused)
     }
 
     fn unreachable(e: reqwest::Error) -> Self {

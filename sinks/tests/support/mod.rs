@@ -60,6 +60,23 @@ pub fn now_events(n: usize) -> Vec<EnrichedEvent> {
         .collect()
 }
 
+/// Polls `check` every 100 ms for up to `timeout`; whether it held.
+pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
+}
+
+/// Waits for `done` for up to `timeout`; fails the test naming `what`.
+pub fn wait_until(what: &str, timeout: Duration, done: impl FnMut() -> bool) {
+    assert!(eventually(timeout, done), "timed out waiting for {what}");
+}
+
 /// The `prism-error` header of a dead letter: why it was refused.
 pub fn dead_letter_reason(record: &prism_testkit::Record) -> String {
     record
@@ -149,12 +166,7 @@ impl Sink {
 
     /// SIGSTOP or SIGCONT.
     pub fn signal(&self, signal: &str) {
-        let pid = self.process.pid().expect("a running worker");
-        let ok = Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "kill {signal} {pid}");
+        self.process.signal(signal);
     }
 }
 
