@@ -151,8 +151,12 @@ fn a_worker_stopped_past_its_session_drops_its_open_file_when_it_wakes() {
 fn an_empty_or_cut_final_file_left_by_a_crash_is_written_again() {
     let s = Lake::new();
     let mut sink = s.start_sink(&[]);
+    // Both partitions get records in both rounds: a crash can only cut a
+    // file whose records are in the topic, and recovery runs when the first
+    // of them is read again (a partition the producer's sticky partitioner
+    // skipped would keep a planted file no crash could have left).
     let mut sent = now_events(100);
-    s.produce(&sent);
+    s.produce_to_both(&sent);
     assert_eq!(s.wait_for_events(100, Duration::from_secs(30)), 100);
     assert!(sink.process.terminate(Duration::from_secs(15)));
 
@@ -175,7 +179,7 @@ fn an_empty_or_cut_final_file_left_by_a_crash_is_written_again() {
         std::fs::write(dir.join(name), body).unwrap();
     }
     let more = now_events(200);
-    s.produce(&more);
+    s.produce_to_both(&more);
     sent.extend(more);
     let _sink = s.start_sink(&[]);
     s.assert_settles_exactly_once(&sent, Duration::from_secs(60));
@@ -234,8 +238,12 @@ fn a_stop_with_the_broker_gone_takes_at_most_the_shutdown_budget() {
 fn a_target_call_that_hangs_counts_as_a_failure_and_loading_resumes() {
     let s = Lake::new();
     let sink = s.start_sink(&[("PRISM_HDFS_TIMEOUT_MS", "1000")]);
+    // Both partitions get records in both rounds: a crash can only cut a
+    // file whose records are in the topic, and recovery runs when the first
+    // of them is read again (a partition the producer's sticky partitioner
+    // skipped would keep a planted file no crash could have left).
     let mut sent = now_events(100);
-    s.produce(&sent);
+    s.produce_to_both(&sent);
     assert_eq!(s.wait_for_events(100, Duration::from_secs(30)), 100);
 
     // A FIFO in place of each partition's claim: opening it blocks until a
