@@ -42,32 +42,6 @@ impl Color {
             Color::Violet => "violet",
         }
     }
-
-    /// The Korean name shown on the page (빨강, 주황, ...).
-    pub fn korean(self) -> &'static str {
-        match self {
-            Color::Red => "빨강",
-            Color::Orange => "주황",
-            Color::Yellow => "노랑",
-            Color::Green => "초록",
-            Color::Blue => "파랑",
-            Color::Indigo => "남색",
-            Color::Violet => "보라",
-        }
-    }
-
-    /// A CSS colour for swatches and charts.
-    pub fn hex(self) -> &'static str {
-        match self {
-            Color::Red => "#e53935",
-            Color::Orange => "#fb8c00",
-            Color::Yellow => "#fdd835",
-            Color::Green => "#43a047",
-            Color::Blue => "#1e88e5",
-            Color::Indigo => "#3949ab",
-            Color::Violet => "#8e24aa",
-        }
-    }
 }
 
 impl fmt::Display for Color {

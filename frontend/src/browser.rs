@@ -6,7 +6,6 @@
 use js_sys::Reflect;
 use prism_event::{ClientEvent, Color, Navigator, Screen, UaBrand, UaData, Viewport};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -102,13 +101,10 @@ fn ua_data(data: &JsValue) -> UaData {
     }
 }
 
-/// Now, by the browser's clock, to the millisecond.
+/// Now, by the browser's clock (`Date.now()`, to the millisecond, through
+/// `time`'s wasm support).
 pub fn now() -> OffsetDateTime {
-    let iso = js_sys::Date::new_0()
-        .to_iso_string()
-        .as_string()
-        .unwrap_or_default();
-    OffsetDateTime::parse(&iso, &Rfc3339).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    OffsetDateTime::now_utc()
 }
 
 /// A new event for one press: a fresh UUIDv7, the browser's time and

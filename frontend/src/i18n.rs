@@ -89,7 +89,15 @@ impl Lang {
                 Color::Indigo => "Indigo",
                 Color::Violet => "Violet",
             },
-            Lang::Ko => color.korean(),
+            Lang::Ko => match color {
+                Color::Red => "빨강",
+                Color::Orange => "주황",
+                Color::Yellow => "노랑",
+                Color::Green => "초록",
+                Color::Blue => "파랑",
+                Color::Indigo => "남색",
+                Color::Violet => "보라",
+            },
         }
     }
 

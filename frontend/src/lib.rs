@@ -6,6 +6,7 @@ pub mod api;
 pub mod browser;
 pub mod components;
 pub mod i18n;
+pub mod lock;
 pub mod outbox;
 pub mod sender;
 pub mod status;
@@ -24,16 +25,21 @@ pub fn App() -> impl IntoView {
     let name = RwSignal::new(String::new());
     let selected = RwSignal::new(None::<Color>);
     let sender = Sender::restore();
-    let send = sender.send_action();
 
-    sender.resume();
+    sender.send_queued();
     let online = window_event_listener(leptos::ev::online, move |_| sender.retry_now());
-    on_cleanup(move || online.remove());
+    let storage = window_event_listener(leptos::ev::storage, move |e| {
+        sender.on_storage(e.key(), e.new_value())
+    });
+    on_cleanup(move || {
+        online.remove();
+        storage.remove();
+    });
 
     let valid = Signal::derive(move || validate_name(&name.get()).is_ok());
     let on_press = Callback::new(move |color: Color| {
         selected.set(Some(color));
-        sender.press(send, &name.get_untracked(), color);
+        sender.press(&name.get_untracked(), color);
     });
 
     view! {

@@ -1,166 +1,272 @@
-//! Sends presses to the producer and never loses one: what cannot be
-//! delivered now goes to the outbox and is retried with back-off, on load,
-//! and when the browser comes back online, always with its original
-//! `event_id` so a retry never makes a second event downstream.
+//! Sends presses to the producer and never loses or repeats one.
+//!
+//! There is one path: a press is written to the [outbox](crate::outbox)
+//! first, then the browser's single flusher (one tab at a time, see
+//! [`lock`](crate::lock)) sends what is queued, oldest first, several at
+//! once through the batch endpoint, and removes each event only on the
+//! producer's acknowledgement of that event. What is not acknowledged is
+//! sent again with back-off, always with its original `event_id`, so the
+//! producer answers a repeat without a second event downstream. Tabs learn
+//! of each other's changes through `storage` events.
 
-use gloo_timers::future::sleep;
+use std::time::Duration;
+
 use leptos::prelude::*;
-use leptos::task::spawn_local;
-use prism_event::{ClientEvent, Color};
+use prism_event::Color;
+use uuid::Uuid;
 
-use crate::api::{self, SendError};
+use crate::api::{self, Ack};
 use crate::browser;
-use crate::outbox::{Outbox, retry_delay};
+use crate::lock::{self, Held};
+use crate::outbox::{self, Outbox, retry_delay};
 use crate::status::{Status, short_id};
-use crate::tally::Tally;
+use crate::tally::{self, Tally};
+
+/// Most events sent in one request.
+pub const BATCH_EVENTS: usize = 50;
+
+/// Where the flusher tells the other tabs what became of their presses.
+const OUTCOMES_KEY: &str = "prism.outbox.outcomes";
+
+/// What became of one press in a request, as told to the other tabs: a
+/// line `<event_id> <d|q|r>[ <message>]` each (plain text: a serde
+/// format would cost the page kilobytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Outcome {
+    event_id: Uuid,
+    /// Still queued, to be sent again.
+    queued: bool,
+    refused: Option<String>,
+}
+
+impl Outcome {
+    fn line(&self) -> String {
+        match (&self.refused, self.queued) {
+            (Some(message), _) => format!("{} r {}", self.event_id, message.replace('\n', " ")),
+            (None, true) => format!("{} q", self.event_id),
+            (None, false) => format!("{} d", self.event_id),
+        }
+    }
+
+    fn parse(line: &str) -> Option<Self> {
+        let mut parts = line.splitn(3, ' ');
+        let event_id = parts.next()?.parse().ok()?;
+        let (queued, refused) = match parts.next()? {
+            "q" => (true, None),
+            "r" => (false, Some(parts.next().unwrap_or_default().to_owned())),
+            _ => (false, None),
+        };
+        Some(Self {
+            event_id,
+            queued,
+            refused,
+        })
+    }
+}
 
 /// The page's sending state; `Copy`, so every closure and task can hold it.
 #[derive(Clone, Copy)]
 pub struct Sender {
     pub status: RwSignal<Status>,
-    pub outbox: RwSignal<Outbox>,
     pub tally: RwSignal<Tally>,
     /// Clicks dropped because the outbox was full, shown as a note.
     pub dropped: RwSignal<usize>,
+    /// Presses made in this tab and still unsettled, for its status line.
+    mine: StoredValue<Vec<(Uuid, String, Color)>>,
+    /// This tab holds the flush lock or waits for it.
     flushing: StoredValue<bool>,
-    retry_scheduled: StoredValue<bool>,
-    attempt: StoredValue<u32>,
+    /// Cut the current back-off short (the browser came back online).
+    wake: StoredValue<bool>,
 }
 
 impl Sender {
-    /// Restores the outbox and tally an earlier visit left behind.
+    /// Restores the tally an earlier visit left behind.
     pub fn restore() -> Self {
-        let storage = browser::storage();
         Self {
             status: RwSignal::new(Status::Idle),
-            outbox: RwSignal::new(Outbox::load(storage.as_ref())),
-            tally: RwSignal::new(Tally::load(storage.as_ref())),
+            tally: RwSignal::new(Tally::load(browser::storage().as_ref())),
             dropped: RwSignal::new(0),
+            mine: StoredValue::new(Vec::new()),
             flushing: StoredValue::new(false),
-            retry_scheduled: StoredValue::new(false),
-            attempt: StoredValue::new(0),
+            wake: StoredValue::new(false),
         }
     }
 
-    /// The action behind a press: send one event, then settle its outcome.
-    pub fn send_action(self) -> Action<ClientEvent, ()> {
-        Action::new_local(move |event: &ClientEvent| {
-            let event = event.clone();
-            async move {
-                let result = api::send_event(&event).await;
-                self.settle(event, result);
-            }
-        })
-    }
-
-    /// One press: a new event, sent at once through `send`.
-    pub fn press(self, send: Action<ClientEvent, ()>, name: &str, color: Color) {
+    /// One press: queue a new event, then send what is queued.
+    pub fn press(self, name: &str, color: Color) {
+        let event = browser::new_event(name, color);
+        let dropped = outbox::put(browser::storage().as_ref(), &event);
+        if dropped > 0 {
+            self.dropped.update(|d| *d += dropped);
+        }
+        self.mine
+            .update_value(|m| m.push((event.event_id, event.name, color)));
         self.status.set(Status::Sending);
-        send.dispatch(browser::new_event(name, color));
+        self.flush();
     }
 
-    /// Sends what an earlier visit queued (call once on load).
-    pub fn resume(self) {
-        let pending = self.outbox.with_untracked(Outbox::len);
-        if pending > 0 {
-            self.status.set(Status::Queued { pending });
-            self.retry_now();
-        }
+    /// Sends what an earlier visit or another tab left queued (on load).
+    pub fn send_queued(self) {
+        self.flush();
     }
 
-    /// Retries the outbox now, from the shortest back-off (the browser came
-    /// back online).
+    /// The browser came back online: cut the current back-off short.
     pub fn retry_now(self) {
-        self.attempt.set_value(0);
-        spawn_local(self.flush());
+        self.wake.set_value(true);
+        self.flush();
     }
 
-    /// What to do with the answer to a send.
-    pub fn settle(self, event: ClientEvent, result: Result<prism_event::Accepted, SendError>) {
-        match result {
-            Ok(_) => self.delivered(&event),
-            Err(SendError::Rejected { body, .. }) => {
-                self.status.set(Status::Rejected {
-                    message: body.message,
-                });
+    /// Another tab changed `key` in `localStorage` (`None`: cleared it).
+    pub fn on_storage(self, key: Option<String>, new_value: Option<String>) {
+        match key.as_deref() {
+            Some(tally::STORAGE_KEY) | None => {
+                self.tally.set(Tally::load(browser::storage().as_ref()));
             }
-            Err(SendError::Retry { retry_after, .. }) => {
-                let dropped = self.outbox.try_update(|o| o.push(event)).unwrap_or(0);
-                self.save_outbox();
-                if dropped > 0 {
-                    self.dropped.update(|d| *d += dropped);
+            Some(OUTCOMES_KEY) => {
+                for outcome in new_value
+                    .iter()
+                    .flat_map(|v| v.lines())
+                    .filter_map(Outcome::parse)
+                {
+                    self.settled(&outcome);
                 }
-                self.status.set(Status::Queued {
-                    pending: self.outbox.with_untracked(Outbox::len),
-                });
-                let attempt = self.attempt.get_value();
-                self.schedule(retry_delay(attempt, retry_after, browser::random()));
             }
+            // A press in another tab: should that tab close before its turn,
+            // this one sends it.
+            Some(k) if k.starts_with(outbox::PREFIX) && new_value.is_some() => self.flush(),
+            _ => {}
         }
     }
 
-    fn delivered(self, event: &ClientEvent) {
-        self.tally.update(|t| t.add(event.color));
-        self.tally
-            .with_untracked(|t| t.save(browser::storage().as_ref()));
-        self.status.set(Status::Sent {
-            name: event.name.clone(),
-            color: event.color,
-            short_id: short_id(event.event_id),
-        });
-    }
-
-    fn save_outbox(self) {
-        self.outbox
-            .with_untracked(|o| o.save(browser::storage().as_ref()));
-    }
-
-    fn schedule(self, delay: std::time::Duration) {
-        if self.retry_scheduled.get_value() {
-            return;
-        }
-        self.retry_scheduled.set_value(true);
-        spawn_local(async move {
-            sleep(delay).await;
-            self.retry_scheduled.set_value(false);
-            self.flush().await;
-        });
-    }
-
-    /// Sends queued events oldest first until one needs a retry.
-    async fn flush(self) {
+    /// Asks for the flush lock unless this tab already holds or awaits it:
+    /// the holder reads the outbox again before every request and lets go
+    /// only once it is empty, so nothing queued is left behind.
+    fn flush(self) {
         if self.flushing.get_value() {
             return;
         }
         self.flushing.set_value(true);
-        while let Some(event) = self.outbox.with_untracked(|o| o.front().cloned()) {
-            match api::send_event(&event).await {
-                Ok(_) => {
-                    self.outbox.update(|o| o.remove(event.event_id));
-                    self.save_outbox();
-                    self.delivered(&event);
+        lock::exclusive(move |held| async move {
+            self.drain(&held).await;
+            self.flushing.set_value(false);
+        });
+    }
+
+    /// Sends until the outbox is empty, backing off while nothing is
+    /// acknowledged.
+    async fn drain(self, held: &Held) {
+        let mut attempt = 0u32;
+        let mut batch = BATCH_EVENTS;
+        loop {
+            held.keep();
+            let queued = Outbox::read(browser::storage().as_ref());
+            if queued.is_empty() {
+                return;
+            }
+            let sending = &queued.events()[..queued.len().min(batch)];
+            let delivery = api::deliver(sending).await;
+            let mut outcomes = Vec::with_capacity(sending.len());
+            for (event, ack) in sending.iter().zip(delivery.acks) {
+                let outcome = Outcome {
+                    event_id: event.event_id,
+                    queued: ack == Ack::Retry,
+                    refused: match ack {
+                        Ack::Refused(message) => Some(message),
+                        _ => None,
+                    },
+                };
+                if !outcome.queued {
+                    outbox::remove(browser::storage().as_ref(), event.event_id);
+                    if outcome.refused.is_none() {
+                        self.count_delivered(event.color);
+                    }
                 }
-                Err(SendError::Rejected { body, .. }) => {
-                    self.outbox.update(|o| o.remove(event.event_id));
-                    self.save_outbox();
-                    self.status.set(Status::Rejected {
-                        message: body.message,
-                    });
+                self.settled(&outcome);
+                outcomes.push(outcome);
+            }
+            tell_other_tabs(&outcomes);
+            if delivery.one_at_a_time {
+                batch = 1;
+            }
+            if outcomes.iter().any(|o| o.queued) {
+                let delay = retry_delay(attempt, delivery.retry_after, browser::random());
+                attempt = attempt.saturating_add(1);
+                if self.pause(delay, held).await {
+                    attempt = 0;
                 }
-                Err(SendError::Retry { retry_after, .. }) => {
-                    let attempt = self.attempt.get_value();
-                    self.attempt.set_value(attempt.saturating_add(1));
-                    self.status.set(Status::Queued {
-                        pending: self.outbox.with_untracked(Outbox::len),
-                    });
-                    self.schedule(retry_delay(attempt + 1, retry_after, browser::random()));
-                    break;
-                }
+            } else {
+                attempt = 0;
             }
         }
-        if self.outbox.with_untracked(Outbox::is_empty) {
-            self.attempt.set_value(0);
+    }
+
+    /// Waits `delay`, keeping the lock fresh; true when woken early.
+    async fn pause(self, delay: Duration, held: &Held) -> bool {
+        const STEP: f64 = 250.0;
+        let until = js_sys::Date::now() + delay.as_millis() as f64;
+        loop {
+            if self.wake.get_value() {
+                self.wake.set_value(false);
+                return true;
+            }
+            let left = until - js_sys::Date::now();
+            if left <= 0.0 {
+                return false;
+            }
+            gloo_timers::future::sleep(Duration::from_millis(left.min(STEP) as u64)).await;
+            held.keep();
         }
-        self.flushing.set_value(false);
+    }
+
+    /// Adds a delivered event to the browser's tally. Only the flusher
+    /// writes it, so reading it afresh first loses no other tab's count.
+    fn count_delivered(self, color: Color) {
+        let storage = browser::storage();
+        let mut tally = Tally::load(storage.as_ref());
+        tally.add(color);
+        tally.save(storage.as_ref());
+        self.tally.set(tally);
+    }
+
+    /// Shows what became of a press, if this tab made it.
+    fn settled(self, outcome: &Outcome) {
+        let id = outcome.event_id;
+        if outcome.queued {
+            if self
+                .mine
+                .with_value(|m| m.iter().any(|(mine, ..)| *mine == id))
+            {
+                let pending = outbox::count(browser::storage().as_ref());
+                self.status.set(Status::Queued { pending });
+            }
+            return;
+        }
+        let found = self.mine.try_update_value(|m| {
+            let at = m.iter().position(|(mine, ..)| *mine == id)?;
+            Some(m.swap_remove(at))
+        });
+        let Some((_, name, color)) = found.flatten() else {
+            return;
+        };
+        self.status.set(match &outcome.refused {
+            None => Status::Sent {
+                name,
+                color,
+                short_id: short_id(id),
+            },
+            Some(message) => Status::Rejected {
+                message: message.clone(),
+            },
+        });
+    }
+}
+
+fn tell_other_tabs(outcomes: &[Outcome]) {
+    if outcomes.is_empty() {
+        return;
+    }
+    if let Some(storage) = browser::storage() {
+        let lines: Vec<String> = outcomes.iter().map(Outcome::line).collect();
+        let _ = storage.set_item(OUTCOMES_KEY, &lines.join("\n"));
     }
 }

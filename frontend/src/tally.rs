@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use prism_event::Color;
 
-const STORAGE_KEY: &str = "prism.tally.v1";
+pub const STORAGE_KEY: &str = "prism.tally.v1";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tally {

@@ -5,14 +5,15 @@
 use std::time::Duration;
 
 use leptos::prelude::*;
-use prism_event::{ClientEvent, Color, ErrorBody, ErrorCode};
-use prism_frontend::api::{Outcome, SendError, classify, parse_retry_after};
+use prism_event::{ClientEvent, Color};
+use prism_frontend::api::{Ack, batch_acks, parse_retry_after, single_ack};
 use prism_frontend::browser::{self, new_event};
 use prism_frontend::components::{NameField, StatusLine};
 use prism_frontend::i18n::Lang;
-use prism_frontend::outbox::{OUTBOX_CAP, Outbox, retry_delay};
+use prism_frontend::outbox::{self, OUTBOX_CAP, Outbox, retry_delay};
 use prism_frontend::sender::Sender;
 use prism_frontend::status::Status;
+use uuid::Uuid;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use web_sys::{HtmlElement, HtmlInputElement};
@@ -38,8 +39,9 @@ fn find(root: &HtmlElement, testid: &str) -> HtmlElement {
         .unchecked_into()
 }
 
+/// Lets the reactive system run what a change scheduled.
 async fn settle() {
-    gloo_timers::future::sleep(Duration::from_millis(20)).await;
+    leptos::task::tick().await;
 }
 
 async fn type_into(input: &HtmlInputElement, value: &str) {
@@ -189,66 +191,100 @@ async fn the_status_line_shows_errors_and_the_queued_state() {
     );
 }
 
-#[wasm_bindgen_test]
-async fn a_retryable_failure_queues_the_event_in_local_storage_and_a_rejection_does_not() {
+fn storage() -> web_sys::Storage {
     let storage = browser::storage().unwrap();
     storage.clear().unwrap();
-    let sender = Sender::restore();
-    let event = new_event("Kim", Color::Blue);
-    // A long Retry-After keeps the background retry out of this test.
-    let retry = SendError::Retry {
-        retry_after: Some(Duration::from_secs(600)),
-        reason: "HTTP 503".into(),
-    };
-    sender.settle(event.clone(), Err(retry));
-    assert_eq!(sender.status.get_untracked(), Status::Queued { pending: 1 });
-    let saved = Outbox::load(Some(&storage));
-    assert_eq!(
-        saved.front().map(|e| e.event_id),
-        Some(event.event_id),
-        "same event_id kept for the retry"
-    );
+    storage
+}
 
-    let rejected = SendError::Rejected {
-        status: 422,
-        body: ErrorBody {
-            error: ErrorCode::InvalidEvent,
-            message: "bad colour".into(),
-            field: Some("color".into()),
-        },
-    };
-    sender.settle(new_event("Kim", Color::Red), Err(rejected));
-    assert_eq!(
-        sender.status.get_untracked(),
-        Status::Rejected {
-            message: "bad colour".into()
-        }
-    );
-    assert_eq!(
-        Outbox::load(Some(&storage)).len(),
-        1,
-        "a rejected event is not queued"
-    );
+fn queued_ids(storage: &web_sys::Storage) -> Vec<Uuid> {
+    Outbox::read(Some(storage))
+        .events()
+        .iter()
+        .map(|e| e.event_id)
+        .collect()
+}
+
+#[wasm_bindgen_test]
+fn a_press_is_in_the_outbox_before_anything_is_sent() {
+    let storage = storage();
+    let sender = Sender::restore();
+    sender.press("Kim", Color::Blue);
+    // Synchronously after the press, before any answer could have come.
+    let queued = Outbox::read(Some(&storage));
+    assert_eq!(queued.len(), 1);
+    let event: ClientEvent = serde_json::from_str(&queued.events()[0].json).unwrap();
+    assert_eq!((event.name.as_str(), event.color), ("Kim", Color::Blue));
+    assert_eq!(queued.events()[0].event_id, event.event_id);
+    assert_eq!(sender.status.get_untracked(), Status::Sending);
     storage.clear().unwrap();
 }
 
 #[wasm_bindgen_test]
-fn the_outbox_is_bounded_drops_the_oldest_and_never_holds_an_event_twice() {
-    let mut outbox = Outbox::default();
+fn the_outbox_keeps_one_entry_per_event_oldest_first_within_its_cap() {
+    let storage = storage();
     let first = new_event("first", Color::Red);
-    assert_eq!(outbox.push(first.clone()), 0);
-    assert_eq!(outbox.push(first.clone()), 0);
-    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox::put(Some(&storage), &first), 0);
+    assert_eq!(outbox::put(Some(&storage), &first), 0, "the same id twice");
+    assert_eq!(outbox::count(Some(&storage)), 1);
+    let mut later = Vec::new();
     for _ in 0..OUTBOX_CAP - 1 {
-        assert_eq!(outbox.push(new_event("x", Color::Blue)), 0);
+        let event = new_event("x", Color::Blue);
+        assert_eq!(outbox::put(Some(&storage), &event), 0);
+        later.push(event.event_id);
     }
-    assert_eq!(outbox.push(new_event("last", Color::Violet)), 1);
-    assert_eq!(outbox.len(), OUTBOX_CAP);
-    assert_ne!(
-        outbox.front().unwrap().event_id,
-        first.event_id,
-        "the oldest was dropped"
+    let last = new_event("last", Color::Violet);
+    assert_eq!(outbox::put(Some(&storage), &last), 1);
+    later.push(last.event_id);
+    assert_eq!(
+        queued_ids(&storage),
+        later,
+        "the oldest was dropped, order kept"
     );
+    outbox::remove(Some(&storage), last.event_id);
+    assert_eq!(outbox::count(Some(&storage)), OUTBOX_CAP - 1);
+    storage.clear().unwrap();
+}
+
+#[wasm_bindgen_test]
+fn a_damaged_entry_is_dropped_and_the_others_are_kept() {
+    let storage = storage();
+    let good = [new_event("a", Color::Red), new_event("b", Color::Green)];
+    for event in &good {
+        outbox::put(Some(&storage), event);
+    }
+    let damaged = outbox::key(Uuid::now_v7());
+    storage.set_item(&damaged, "{\"event_id\": cut sh").unwrap();
+    // An entry filed under another event's key is damaged too.
+    let misfiled = outbox::key(Uuid::now_v7());
+    storage
+        .set_item(&misfiled, &serde_json::to_string(&good[0]).unwrap())
+        .unwrap();
+    assert_eq!(
+        queued_ids(&storage),
+        good.iter().map(|e| e.event_id).collect::<Vec<_>>()
+    );
+    assert_eq!(storage.get_item(&damaged).unwrap(), None, "removed");
+    assert_eq!(storage.get_item(&misfiled).unwrap(), None, "removed");
+    storage.clear().unwrap();
+}
+
+#[wasm_bindgen_test]
+fn the_first_version_s_queue_is_moved_over_element_by_element() {
+    let storage = storage();
+    let good = [new_event("a", Color::Red), new_event("b", Color::Green)];
+    let legacy = format!(
+        "[{}, {{\"event_id\": 7}}, {}]",
+        serde_json::to_string(&good[0]).unwrap(),
+        serde_json::to_string(&good[1]).unwrap()
+    );
+    storage.set_item(outbox::LEGACY_KEY, &legacy).unwrap();
+    assert_eq!(
+        queued_ids(&storage),
+        good.iter().map(|e| e.event_id).collect::<Vec<_>>()
+    );
+    assert_eq!(storage.get_item(outbox::LEGACY_KEY).unwrap(), None);
+    storage.clear().unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -265,16 +301,63 @@ fn back_off_grows_is_capped_and_honours_retry_after() {
 }
 
 #[wasm_bindgen_test]
-fn status_codes_decide_between_done_retry_and_give_up() {
-    assert_eq!(classify(202), Outcome::Accepted);
+fn only_the_producer_s_answer_naming_the_event_acknowledges_it() {
+    let id = Uuid::now_v7();
+    let accepted = format!("{{\"event_id\":\"{id}\"}}");
+    assert_eq!(single_ack(202, &accepted, id), Ack::Delivered);
+    assert_eq!(
+        single_ack(202, &accepted, Uuid::now_v7()),
+        Ack::Retry,
+        "another event's id"
+    );
+    let portal = "<html><body>Please log in to the Wi-Fi</body></html>";
+    assert_eq!(single_ack(200, portal, id), Ack::Retry, "a captive portal");
     for retry in [429, 500, 502, 503] {
-        assert_eq!(classify(retry), Outcome::Retry, "{retry}");
+        assert_eq!(single_ack(retry, "", id), Ack::Retry, "{retry}");
     }
-    for final_ in [400, 404, 413, 415, 422] {
-        assert_eq!(classify(final_), Outcome::Rejected, "{final_}");
-    }
+    let refusal = r#"{"error":"invalid_event","message":"bad colour","field":"color"}"#;
+    assert_eq!(
+        single_ack(422, refusal, id),
+        Ack::Refused("bad colour".into())
+    );
+    assert_eq!(
+        single_ack(404, portal, id),
+        Ack::Retry,
+        "a 4xx that is not the producer's is no verdict"
+    );
     assert_eq!(parse_retry_after(" 2 "), Some(Duration::from_secs(2)));
     assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+}
+
+#[wasm_bindgen_test]
+fn a_batch_answer_is_matched_to_its_events_by_id() {
+    let ids = [Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7()];
+    let answer = format!(
+        r#"{{"results":[{{"event_id":"{}","status":202}},{{"event_id":"{}","status":503,"error":"unavailable"}},{{"event_id":"{}","status":422,"error":"invalid_event","message":"bad name"}}]}}"#,
+        ids[0], ids[1], ids[2]
+    );
+    assert_eq!(
+        batch_acks(200, &answer, &ids),
+        Some(vec![
+            Ack::Delivered,
+            Ack::Retry,
+            Ack::Refused("bad name".into())
+        ])
+    );
+    let swapped = [ids[1], ids[0], ids[2]];
+    assert_eq!(
+        batch_acks(200, &answer, &swapped).unwrap()[..2],
+        [Ack::Retry, Ack::Retry],
+        "results that name other events acknowledge nothing"
+    );
+    assert_eq!(
+        batch_acks(200, &answer, &ids[..2]),
+        Some(vec![Ack::Retry; 2]),
+        "an answer of the wrong length"
+    );
+    assert_eq!(batch_acks(200, "<html>", &ids), Some(vec![Ack::Retry; 3]));
+    assert_eq!(batch_acks(503, "", &ids), Some(vec![Ack::Retry; 3]));
+    assert_eq!(batch_acks(404, "", &ids), None, "no batch endpoint");
 }
 
 #[wasm_bindgen_test]

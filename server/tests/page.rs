@@ -8,102 +8,12 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
-use prism_event::EnrichedEvent;
-use prism_testkit::{ChromeDriver, Producer, Tansu, read_records, unique};
+use fantoccini::Locator;
+use prism_testkit::{ChromeDriver, Tansu, unique};
 
-fn dist() -> PathBuf {
-    let dist = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist");
-    assert!(
-        dist.join("index.html").is_file(),
-        "the page is not built: run `trunk build --release` in the workspace root first \
-         (scripts/test does)"
-    );
-    dist
-}
-
-fn start_server(tansu: &Tansu, topic: &str, extra: &[(&str, &str)]) -> Producer {
-    let dist = dist().display().to_string();
-    let mut env = vec![("PRISM_STATIC_DIR", dist.as_str())];
-    env.extend_from_slice(extra);
-    Producer::start(
-        env!("CARGO_BIN_EXE_prism-server").as_ref(),
-        &tansu.brokers(),
-        topic,
-        &env,
-    )
-}
-
-/// Processes are started with blocking calls outside; only the WebDriver
-/// conversation runs on this runtime.
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Runtime::new().expect("a tokio runtime")
-}
-
-async fn browser(driver: &ChromeDriver) -> Client {
-    ClientBuilder::native()
-        .capabilities(driver.capabilities())
-        .connect(&driver.url())
-        .await
-        .expect("a WebDriver session in headless Chromium")
-}
-
-async fn type_name_and_press(page: &Client, name: &str, color: &str) {
-    page.wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css("[data-testid='name']"))
-        .await
-        .expect("the page renders its name field")
-        .send_keys(name)
-        .await
-        .unwrap();
-    let button = page
-        .find(Locator::Css(&format!("[data-testid='color-{color}']")))
-        .await
-        .unwrap();
-    button.click().await.unwrap();
-}
-
-async fn status_text(page: &Client) -> String {
-    page.find(Locator::Css("[data-testid='status']"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-/// Polls the status line until `pred` holds (or `timeout` passes).
-async fn wait_for_status(page: &Client, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let text = status_text(page).await;
-        if pred(&text) || Instant::now() > deadline {
-            return text;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn class_of_status(page: &Client) -> String {
-    let status = page
-        .find(Locator::Css("[data-testid='status']"))
-        .await
-        .unwrap();
-    status.attr("class").await.unwrap().unwrap_or_default()
-}
-
-fn records_of(
-    tansu: &Tansu,
-    topic: &str,
-    expected: usize,
-    timeout: Duration,
-) -> Vec<EnrichedEvent> {
-    read_records(&tansu.brokers(), topic, expected, timeout)
-        .iter()
-        .map(|r| serde_json::from_slice(&r.payload).expect("an enriched event"))
-        .collect()
-}
+#[path = "support/page.rs"]
+mod page_support;
+use page_support::*;
 
 #[test]
 fn a_click_in_the_page_lands_in_kafka_with_what_the_browser_reports() {
@@ -245,7 +155,11 @@ fn a_click_while_the_broker_is_down_is_queued_and_arrives_exactly_once() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let stored = page
-            .execute("return localStorage.getItem('prism.outbox.v1')", vec![])
+            .execute(
+                "return Object.keys(localStorage).filter(k => k.startsWith('prism.outbox.v2.')) \
+                 .map(k => localStorage.getItem(k)).join('\\n')",
+                vec![],
+            )
             .await
             .unwrap();
         let stored = stored.as_str().unwrap_or_default().to_owned();
@@ -279,4 +193,27 @@ fn a_click_while_the_broker_is_down_is_queued_and_arrives_exactly_once() {
         page.close().await.unwrap();
         drop(server);
     });
+}
+
+#[test]
+fn the_page_s_wasm_stays_within_110_kib_gzipped() {
+    const BUDGET: usize = 110 * 1024;
+    let wasm = std::fs::read_dir(dist())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .expect("a .wasm in dist/");
+    let gzip = std::process::Command::new("gzip")
+        .args(["-9", "-c"])
+        .arg(&wasm)
+        .output()
+        .expect("gzip");
+    assert!(gzip.status.success());
+    let size = gzip.stdout.len();
+    assert!(
+        size <= BUDGET,
+        "{} is {size} bytes gzipped, over the {BUDGET}-byte budget",
+        wasm.display()
+    );
 }

@@ -1,4 +1,4 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -8,7 +8,10 @@ use crate::process::{ChildProcess, free_port};
 pub struct Producer {
     pub process: ChildProcess,
     pub url: String,
-    _dir: tempfile::TempDir,
+    bin: PathBuf,
+    env: Vec<(String, String)>,
+    starts: usize,
+    dir: tempfile::TempDir,
 }
 
 impl Producer {
@@ -17,42 +20,67 @@ impl Producer {
     /// until `/healthz` answers.
     pub fn start(bin: &Path, brokers: &str, topic: &str, env: &[(&str, &str)]) -> Self {
         let port = free_port();
+        let mut all = vec![
+            ("PRISM_BIND".to_owned(), format!("127.0.0.1:{port}")),
+            ("PRISM_KAFKA_BROKERS".to_owned(), brokers.to_owned()),
+            ("PRISM_TOPIC".to_owned(), topic.to_owned()),
+            ("PRISM_WORKERS".to_owned(), "2".to_owned()),
+            ("RUST_LOG".to_owned(), "info".to_owned()),
+        ];
+        all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let dir = tempfile::tempdir().expect("create a temporary directory");
-        let mut command = Command::new(bin);
-        command
-            .env("PRISM_BIND", format!("127.0.0.1:{port}"))
-            .env("PRISM_KAFKA_BROKERS", brokers)
-            .env("PRISM_TOPIC", topic)
-            .env("PRISM_WORKERS", "2")
-            .env("RUST_LOG", "info");
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let process = ChildProcess::spawn("prism-server", command, &dir.path().join("server.log"));
-        // The socket is bound before Kafka is checked; only /healthz
-        // answering means the server is up.
-        let url = format!("http://127.0.0.1:{port}");
+        let process = spawn(bin, &all, &dir.path().join("server.log"));
+        let producer = Self {
+            process,
+            url: format!("http://127.0.0.1:{port}"),
+            bin: bin.to_owned(),
+            env: all,
+            starts: 1,
+            dir,
+        };
+        producer.wait_healthy();
+        producer
+    }
+
+    /// SIGKILL: the server is gone, its port closed.
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+
+    /// Starts the server again on the same port, with the same settings.
+    pub fn restart(&mut self) {
+        self.process.kill();
+        self.starts += 1;
+        let log = self.dir.path().join(format!("server-{}.log", self.starts));
+        self.process = spawn(&self.bin, &self.env, &log);
+        self.wait_healthy();
+    }
+
+    /// The socket is bound before Kafka is checked; only `/healthz`
+    /// answering means the server is up.
+    fn wait_healthy(&self) {
         let probe = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
             .expect("build an HTTP client");
         let deadline = Instant::now() + Duration::from_secs(60);
         while !probe
-            .get(format!("{url}/healthz"))
+            .get(format!("{}/healthz", self.url))
             .send()
             .is_ok_and(|r| r.status() == 200)
         {
             assert!(
                 Instant::now() < deadline,
                 "prism-server did not come up:\n{}",
-                process.output()
+                self.process.output()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Self {
-            process,
-            url,
-            _dir: dir,
-        }
     }
+}
+
+fn spawn(bin: &Path, env: &[(String, String)], log: &Path) -> ChildProcess {
+    let mut command = Command::new(bin);
+    command.envs(env.iter().map(|(k, v)| (k, v)));
+    ChildProcess::spawn("prism-server", command, log)
 }

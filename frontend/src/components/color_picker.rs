@@ -27,7 +27,7 @@ pub fn ColorPicker(
                             disabled=move || !enabled.get()
                             on:click=move |_| on_press.run(color)
                         >
-                            <span class="swatch" aria-hidden="true" style:background=color.hex()></span>
+                            <span class="swatch" aria-hidden="true" style:background=super::swatch(color)></span>
                             {lang.color_name(color)}
                         </button>
                     }

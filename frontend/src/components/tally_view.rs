@@ -16,7 +16,7 @@ pub fn TallyView(lang: Lang, #[prop(into)] tally: Signal<Tally>) -> impl IntoVie
                     .map(|color| {
                         view! {
                             <li data-testid=format!("tally-{}", color.as_str())>
-                                <span class="swatch" aria-hidden="true" style:background=color.hex()></span>
+                                <span class="swatch" aria-hidden="true" style:background=super::swatch(color)></span>
                                 {lang.color_name(color)} " " {move || tally.with(|t| t.get(color))}
                             </li>
                         }
