@@ -70,6 +70,14 @@ ensure_osmem() {
   python3 -m pip install --quiet --disable-pip-version-check osmem-server
 }
 
+# DuckDB (PyPI), for the README's lake queries and their test.
+DUCKDB_VERSION=2.0.0
+ensure_duckdb() {
+  python3 -c "import duckdb, sys; sys.exit(duckdb.__version__ != '$DUCKDB_VERSION')" 2>/dev/null && return
+  log "installing duckdb $DUCKDB_VERSION (pip)"
+  python3 -m pip install --quiet --disable-pip-version-check "duckdb==$DUCKDB_VERSION"
+}
+
 # Prints the osmem-server binary inside its Python package.
 osmem_bin() {
   python3 -c 'import osmem_server, os; print(os.path.join(os.path.dirname(osmem_server.__file__), "bin", "osmem-server"))'

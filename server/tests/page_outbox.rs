@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use fantoccini::Locator;
-use prism_testkit::{ChromeDriver, Tansu, unique};
+use prism_testkit::{ChromeDriver, Producer, Tansu, unique};
 
 #[path = "support/api_proxy.rs"]
 mod api_proxy;
@@ -16,6 +16,32 @@ mod api_proxy;
 mod page_support;
 use api_proxy::{ApiProxy, Mode};
 use page_support::*;
+
+/// What each test runs against: a broker and a fresh topic, the server,
+/// the proxy in front of it on `host`, and chromedriver.
+struct Stage {
+    tansu: Tansu,
+    topic: String,
+    server: Producer,
+    proxy: ApiProxy,
+    driver: ChromeDriver,
+}
+
+impl Stage {
+    fn new(host: &str) -> Self {
+        let tansu = Tansu::start();
+        let topic = unique("select-color");
+        let server = start_server(&tansu, &topic, &[]);
+        let proxy = ApiProxy::start(&server.url, host);
+        Self {
+            tansu,
+            topic,
+            server,
+            proxy,
+            driver: ChromeDriver::start(),
+        }
+    }
+}
 
 #[test]
 fn two_tabs_pressing_while_the_server_is_down_deliver_both_once_after_one_closes() {
@@ -37,14 +63,10 @@ fn without_web_locks_the_lease_stands_in_for_two_tabs() {
 }
 
 fn two_tabs_one_closed(host: &str, web_locks: bool) {
-    let tansu = Tansu::start();
-    let topic = unique("select-color");
-    let mut server = start_server(&tansu, &topic, &[]);
-    let proxy = ApiProxy::start(&server.url, host);
-    let driver = ChromeDriver::start();
+    let mut st = Stage::new(host);
     runtime().block_on(async {
-        let page = browser(&driver).await;
-        page.goto(&proxy.url).await.unwrap();
+        let page = browser(&st.driver).await;
+        page.goto(&st.proxy.url).await.unwrap();
         let locks = page
             .execute("return !!navigator.locks", vec![])
             .await
@@ -57,14 +79,14 @@ fn two_tabs_one_closed(host: &str, web_locks: bool) {
         let first = page.window().await.unwrap();
         let second = page.new_window(true).await.unwrap().handle;
         page.switch_to_window(second.clone()).await.unwrap();
-        page.goto(&proxy.url).await.unwrap();
+        page.goto(&st.proxy.url).await.unwrap();
         page.wait()
             .at_most(Duration::from_secs(20))
             .for_element(Locator::Css("[data-testid='name']"))
             .await
             .unwrap();
 
-        server.kill();
+        st.server.kill();
         page.switch_to_window(first.clone()).await.unwrap();
         type_name_and_press(&page, "first tab", "red").await;
         page.switch_to_window(second.clone()).await.unwrap();
@@ -83,14 +105,14 @@ fn two_tabs_one_closed(host: &str, web_locks: bool) {
         page.close_window().await.unwrap();
         page.switch_to_window(second).await.unwrap();
         // A blocking start (it polls /healthz) on this runtime's thread.
-        tokio::task::block_in_place(|| server.restart());
+        tokio::task::block_in_place(|| st.server.restart());
 
         wait_in_page(Duration::from_secs(60), "an empty outbox", || async {
             outbox_len(&page).await == 0
         })
         .await;
         assert_eq!(
-            names_in_topic(&tansu, &topic, 2),
+            names_in_topic(&st.tansu, &st.topic, 2),
             ["first tab", "second tab"],
             "each press exactly once"
         );
@@ -103,29 +125,25 @@ fn two_tabs_one_closed(host: &str, web_locks: bool) {
 
 #[test]
 fn a_reload_during_a_hung_request_delivers_the_press_once_after_the_reload() {
-    let tansu = Tansu::start();
-    let topic = unique("select-color");
-    let server = start_server(&tansu, &topic, &[]);
-    let proxy = ApiProxy::start(&server.url, "127.0.0.1");
-    let driver = ChromeDriver::start();
+    let st = Stage::new("127.0.0.1");
     runtime().block_on(async {
-        let page = browser(&driver).await;
-        page.goto(&proxy.url).await.unwrap();
-        proxy.set(Mode::Hang);
+        let page = browser(&st.driver).await;
+        page.goto(&st.proxy.url).await.unwrap();
+        st.proxy.set(Mode::Hang);
         type_name_and_press(&page, "hung", "green").await;
         wait_in_page(Duration::from_secs(10), "the request to hang", || async {
-            proxy.posts() > 0
+            st.proxy.posts() > 0
         })
         .await;
 
         // The hung request stays hung; the reloaded page sends again.
-        proxy.set(Mode::Forward);
+        st.proxy.set(Mode::Forward);
         page.refresh().await.unwrap();
         wait_in_page(Duration::from_secs(30), "an empty outbox", || async {
             outbox_len(&page).await == 0
         })
         .await;
-        assert_eq!(names_in_topic(&tansu, &topic, 1), ["hung"]);
+        assert_eq!(names_in_topic(&st.tansu, &st.topic, 1), ["hung"]);
         let tally = page
             .find(Locator::Css("[data-testid='tally-green']"))
             .await
@@ -137,10 +155,7 @@ fn a_reload_during_a_hung_request_delivers_the_press_once_after_the_reload() {
 
 #[test]
 fn a_damaged_entry_in_storage_does_not_stop_the_others() {
-    let tansu = Tansu::start();
-    let topic = unique("select-color");
-    let server = start_server(&tansu, &topic, &[]);
-    let driver = ChromeDriver::start();
+    let st = Stage::new("127.0.0.1");
     let event = |name: &str| {
         serde_json::json!({
             "event_id": uuid::Uuid::now_v7(),
@@ -151,8 +166,8 @@ fn a_damaged_entry_in_storage_does_not_stop_the_others() {
         })
     };
     runtime().block_on(async {
-        let page = browser(&driver).await;
-        page.goto(&server.url).await.unwrap();
+        let page = browser(&st.driver).await;
+        page.goto(&st.server.url).await.unwrap();
         // As the first version left it (one array, one element damaged),
         // and one damaged entry of the current layout.
         let legacy = serde_json::json!([event("kept one"), {"event_id": 7}, event("kept two")]);
@@ -167,7 +182,10 @@ fn a_damaged_entry_in_storage_does_not_stop_the_others() {
         .await
         .unwrap();
         page.refresh().await.unwrap();
-        assert_eq!(names_in_topic(&tansu, &topic, 2), ["kept one", "kept two"]);
+        assert_eq!(
+            names_in_topic(&st.tansu, &st.topic, 2),
+            ["kept one", "kept two"]
+        );
         wait_in_page(Duration::from_secs(10), "an empty outbox", || async {
             outbox_len(&page).await == 0
         })
@@ -178,21 +196,17 @@ fn a_damaged_entry_in_storage_does_not_stop_the_others() {
 
 #[test]
 fn a_200_that_is_not_the_producer_s_answer_is_not_a_delivery() {
-    let tansu = Tansu::start();
-    let topic = unique("select-color");
-    let server = start_server(&tansu, &topic, &[]);
-    let proxy = ApiProxy::start(&server.url, "127.0.0.1");
-    let driver = ChromeDriver::start();
+    let st = Stage::new("127.0.0.1");
     runtime().block_on(async {
-        let page = browser(&driver).await;
-        page.goto(&proxy.url).await.unwrap();
-        proxy.set(Mode::Portal);
+        let page = browser(&st.driver).await;
+        page.goto(&st.proxy.url).await.unwrap();
+        st.proxy.set(Mode::Portal);
         type_name_and_press(&page, "behind a portal", "indigo").await;
         wait_in_page(Duration::from_secs(10), "a queued status", || async {
             class_of_status(&page).await.contains("queued")
         })
         .await;
-        assert!(proxy.posts() >= 1);
+        assert!(st.proxy.posts() >= 1);
         assert_eq!(outbox_len(&page).await, 1, "still in the outbox");
         let tally = page
             .find(Locator::Css("[data-testid='tally-indigo']"))
@@ -200,7 +214,7 @@ fn a_200_that_is_not_the_producer_s_answer_is_not_a_delivery() {
             .unwrap();
         assert!(tally.text().await.unwrap().ends_with('0'), "not counted");
 
-        proxy.set(Mode::Forward);
+        st.proxy.set(Mode::Forward);
         let status = wait_for_status(&page, Duration::from_secs(30), |t| {
             t.contains("behind a portal")
         })
@@ -210,7 +224,7 @@ fn a_200_that_is_not_the_producer_s_answer_is_not_a_delivery() {
             "status line: {status:?}"
         );
         assert_eq!(outbox_len(&page).await, 0);
-        assert_eq!(names_in_topic(&tansu, &topic, 1), ["behind a portal"]);
+        assert_eq!(names_in_topic(&st.tansu, &st.topic, 1), ["behind a portal"]);
         assert!(tally.text().await.unwrap().ends_with('1'));
         page.close().await.unwrap();
     });

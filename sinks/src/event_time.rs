@@ -8,11 +8,20 @@ use time::{OffsetDateTime, UtcOffset};
 /// browser's clock is off from the producer's (`received_at`) by more than
 /// `max_skew`, in which case `received_at`. Always UTC.
 pub fn event_time(event: &EnrichedEvent, max_skew: Duration) -> OffsetDateTime {
-    let skew = (event.client_ts - event.received_at).unsigned_abs();
+    filed_at(event.client_ts, event.received_at, max_skew)
+}
+
+/// [`event_time`] from the two times alone.
+pub fn filed_at(
+    client_ts: OffsetDateTime,
+    received_at: OffsetDateTime,
+    max_skew: Duration,
+) -> OffsetDateTime {
+    let skew = (client_ts - received_at).unsigned_abs();
     let chosen = if skew <= max_skew {
-        event.client_ts
+        client_ts
     } else {
-        event.received_at
+        received_at
     };
     chosen.to_offset(UtcOffset::UTC)
 }

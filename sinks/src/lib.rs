@@ -3,9 +3,11 @@
 //! valid events, hands the rest to a [`Sink`], and stores offsets only once
 //! the sink says they are durable. Each destination is a [`Sink`]:
 //! [`hdfs::HdfsSink`] writes JSON-lines files in a Hive layout,
-//! [`elasticsearch::EsSink`] indexes documents with `_bulk`.
+//! [`elasticsearch::EsSink`] indexes documents with `_bulk`. [`audit`]
+//! measures what reached each destination.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod audit;
 pub mod backoff;
 pub mod config;
 pub mod consumer;

@@ -128,17 +128,38 @@ pub fn produce(brokers: &str, topic: &str, payloads: &[Vec<u8>]) {
 /// Like [`produce`], to one `partition` when given (the client's
 /// partitioner otherwise).
 pub fn produce_to(brokers: &str, topic: &str, partition: Option<i32>, payloads: &[Vec<u8>]) {
+    let untimed: Vec<(Option<i64>, &[u8])> = payloads.iter().map(|p| (None, &p[..])).collect();
+    produce_records(brokers, topic, partition, &untimed);
+}
+
+/// Like [`produce`], each record with its own timestamp (Unix ms), as a
+/// producer that sent it then would have.
+pub fn produce_at(brokers: &str, topic: &str, records: &[(i64, Vec<u8>)]) {
+    let timed: Vec<(Option<i64>, &[u8])> =
+        records.iter().map(|(t, p)| (Some(*t), &p[..])).collect();
+    produce_records(brokers, topic, None, &timed);
+}
+
+fn produce_records(
+    brokers: &str,
+    topic: &str,
+    partition: Option<i32>,
+    records: &[(Option<i64>, &[u8])],
+) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("acks", "1")
         .set("linger.ms", "5")
         .create()
         .expect("create a producer");
-    for payload in payloads {
+    for &(timestamp, payload) in records {
         loop {
             let mut record = BaseRecord::<(), [u8]>::to(topic).payload(payload);
             if let Some(p) = partition {
                 record = record.partition(p);
+            }
+            if let Some(t) = timestamp {
+                record = record.timestamp(t);
             }
             match producer.send(record) {
                 Ok(()) => break,

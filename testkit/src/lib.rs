@@ -14,7 +14,7 @@ mod tansu;
 
 pub use chrome::{CHROMIUM_ARGS, ChromeDriver};
 pub use kafka::{
-    Record, create_topic, produce, produce_to, read_all, read_records, topic_partitions,
+    Record, create_topic, produce, produce_at, produce_to, read_all, read_records, topic_partitions,
 };
 pub use osmem::{Osmem, workspace_bin};
 pub use process::{ChildProcess, free_port, wait_for_port};

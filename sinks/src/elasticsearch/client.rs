@@ -132,6 +132,25 @@ impl EsClient {
         ))
     }
 
+    /// `POST /<index>/_search` with `body`; missing indices match nothing.
+    pub async fn search(
+        &self,
+        index: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, EsError> {
+        let path = format!("/{index}/_search?ignore_unavailable=true&allow_no_indices=true");
+        let res = self
+            .request(reqwest::Method::POST, &path)
+            .json(body)
+            .send()
+            .await
+            .map_err(EsError::unreachable)?;
+        if !res.status().is_success() {
+            return Err(EsError::http(res).await);
+        }
+        res.json().await.map_err(|e| EsError::Decode(e.to_string()))
+    }
+
     /// `PUT /_index_template/<name>` (idempotent).
     pub async fn put_template(&self, name: &str, body: &[u8]) -> Result<(), EsError> {
         let res = self

@@ -256,3 +256,36 @@ impl Scenario {
         }
     }
 }
+
+/// Runs `prism-audit` over `[from, to)` against this broker and topic, the
+/// lake at `lake` and the Elasticsearch at `es_url`, with `args` added;
+/// its output and exit code.
+pub fn run_audit(
+    s: &Scenario,
+    lake: &std::path::Path,
+    es_url: &str,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    args: &[&str],
+) -> (String, i32) {
+    let hour = |t: OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_prism-audit"))
+        .env("PRISM_KAFKA_BROKERS", s.tansu.brokers())
+        .env("PRISM_TOPIC", &s.topic)
+        .env("PRISM_HDFS_TARGET", format!("file://{}", lake.display()))
+        .env("PRISM_ES_URL", es_url)
+        .args(["--from", &hour(from), "--to", &hour(to)])
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.code().is_some_and(|c| c < 2),
+        "prism-audit failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (stdout, out.status.code().unwrap_or(-1))
+}

@@ -1,0 +1,180 @@
+//! The topic's side: every record whose event falls in one hour.
+//!
+//! A record's Kafka timestamp is the producer's send time, a moment after
+//! its `received_at`; its event is filed at most the skew bound away from
+//! `received_at`. So the records of hour `H` lie between the offsets for
+//! `H - skew - slack` and `H + 1 h + skew + slack`: the reader seeks each
+//! partition to the first and stops at the second (or the end).
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{AuditConfig, AuditError, Ids};
+use crate::event_time::filed_at;
+use crate::hdfs::layout::Bucket;
+
+/// The fields of an event the audit reads.
+#[derive(Deserialize)]
+struct Head {
+    event_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    client_ts: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    received_at: OffsetDateTime,
+}
+
+pub struct TopicReader {
+    consumer: BaseConsumer,
+    topic: String,
+    partitions: Vec<i32>,
+    max_skew: Duration,
+    slack: Duration,
+    timeout: Duration,
+}
+
+fn kafka(e: KafkaError) -> AuditError {
+    AuditError::Kafka(e.to_string())
+}
+
+impl TopicReader {
+    pub fn new(config: &AuditConfig) -> Result<Self, AuditError> {
+        // Its own group id, never committed: the audit moves no one's
+        // offsets.
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &config.kafka_brokers)
+            .set(
+                "group.id",
+                format!("prism-audit-{}", Uuid::new_v4().simple()),
+            )
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .set("socket.timeout.ms", config.timeout_ms.to_string())
+            .create()
+            .map_err(kafka)?;
+        let metadata = consumer
+            .fetch_metadata(Some(&config.topic), config.timeout())
+            .map_err(kafka)?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == config.topic && t.error().is_none())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        if partitions.is_empty() {
+            return Err(AuditError::Kafka(format!(
+                "topic {} not found on {}",
+                config.topic, config.kafka_brokers
+            )));
+        }
+        Ok(Self {
+            consumer,
+            topic: config.topic.clone(),
+            partitions,
+            max_skew: config.max_skew(),
+            slack: Duration::from_secs(config.slack_s),
+            timeout: config.timeout(),
+        })
+    }
+
+    /// The ids of the events filed in `hour`, with how many records carry
+    /// each. Records that are not events (the sinks dead-letter them) are
+    /// passed over. Blocking: call it off the async workers.
+    pub fn ids_in(&mut self, hour: OffsetDateTime) -> Result<Ids, AuditError> {
+        let margin = self.max_skew + self.slack;
+        let from_ms = unix_ms(hour - margin);
+        let until_ms = unix_ms(hour + time::Duration::HOUR + margin);
+        let bucket = Bucket::of(hour);
+
+        let mut wanted = TopicPartitionList::new();
+        for &p in &self.partitions {
+            wanted
+                .add_partition_offset(&self.topic, p, Offset::Offset(from_ms))
+                .map_err(kafka)?;
+        }
+        let starts = self
+            .consumer
+            .offsets_for_times(wanted, self.timeout)
+            .map_err(kafka)?;
+        let mut assignment = TopicPartitionList::new();
+        let mut open = HashSet::new();
+        for element in starts.elements() {
+            let p = element.partition();
+            let (_, high) = self
+                .consumer
+                .fetch_watermarks(&self.topic, p, self.timeout)
+                .map_err(kafka)?;
+            if let Offset::Offset(start) = element.offset()
+                && start < high
+            {
+                assignment
+                    .add_partition_offset(&self.topic, p, Offset::Offset(start))
+                    .map_err(kafka)?;
+                open.insert((p, high));
+            }
+        }
+        let mut found = Ids::new();
+        if open.is_empty() {
+            return Ok(found);
+        }
+        self.consumer.assign(&assignment).map_err(kafka)?;
+        let mut last_progress = Instant::now();
+        while !open.is_empty() {
+            let Some(polled) = self.consumer.poll(Duration::from_millis(200)) else {
+                if last_progress.elapsed() > self.timeout {
+                    return Err(AuditError::Kafka(format!(
+                        "no records for {:?} while partitions {open:?} were still unread",
+                        self.timeout
+                    )));
+                }
+                continue;
+            };
+            last_progress = Instant::now();
+            let message = match polled {
+                Ok(message) => message,
+                Err(KafkaError::PartitionEOF(p)) => {
+                    open.retain(|(open, _)| *open != p);
+                    continue;
+                }
+                Err(e) => return Err(kafka(e)),
+            };
+            let p = message.partition();
+            let Some(&(_, high)) = open.iter().find(|(open, _)| *open == p) else {
+                continue;
+            };
+            if message.offset() + 1 >= high {
+                open.remove(&(p, high));
+            }
+            if message
+                .timestamp()
+                .to_millis()
+                .is_some_and(|t| t > until_ms)
+            {
+                open.remove(&(p, high));
+                continue;
+            }
+            let head = message
+                .payload()
+                .and_then(|bytes| serde_json::from_slice::<Head>(bytes).ok());
+            if let Some(head) = head
+                && Bucket::of(filed_at(head.client_ts, head.received_at, self.max_skew)) == bucket
+            {
+                *found.entry(head.event_id).or_default() += 1;
+            }
+        }
+        self.consumer
+            .assign(&TopicPartitionList::new())
+            .map_err(kafka)?;
+        Ok(found)
+    }
+}
+
+fn unix_ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,231 @@
+//! `prism-audit` against what the real sinks wrote: tansu, a lake
+//! directory and osmem-server, three past hours of events. A clean run
+//! reports nothing missing; then a lake file is deleted in one hour,
+//! documents in another, and a line duplicated (plus one the topic never
+//! had) in a third, and each shows up in its own hour with exact counts.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use prism_event::EnrichedEvent;
+use prism_sinks::audit::start_of_hour;
+use prism_sinks::elasticsearch::request::index_name;
+use prism_sinks::hdfs::layout::Bucket;
+use prism_testkit::{Osmem, produce_at};
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+mod support;
+
+use support::lake::files;
+use support::search::doc_ids;
+use support::{Scenario, event, run_audit, wait_until};
+
+const PER_HOUR: usize = 40;
+
+struct Pipeline {
+    s: Scenario,
+    osmem: Osmem,
+    lake: tempfile::TempDir,
+    /// The three hours the events fall in, oldest first.
+    hours: [OffsetDateTime; 3],
+    sent: Vec<EnrichedEvent>,
+}
+
+impl Pipeline {
+    /// Both sinks load three past hours of events, produced with the Kafka
+    /// timestamps their producer would have given them.
+    fn loaded() -> Self {
+        let s = Scenario::new("prism-audit");
+        let osmem = Osmem::start();
+        let lake = tempfile::tempdir().unwrap();
+        let now = start_of_hour(OffsetDateTime::now_utc());
+        let hours = [3, 2, 1].map(|n| now - time::Duration::hours(n));
+        let sent: Vec<EnrichedEvent> = hours
+            .iter()
+            .flat_map(|hour| {
+                (0..PER_HOUR)
+                    .map(move |i| event(i, *hour + time::Duration::seconds(60 + 30 * i as i64)))
+            })
+            .collect();
+        let records: Vec<(i64, Vec<u8>)> = sent
+            .iter()
+            .map(|e| {
+                let ms = (e.received_at.unix_timestamp_nanos() / 1_000_000) as i64;
+                (ms, serde_json::to_vec(e).unwrap())
+            })
+            .collect();
+        produce_at(&s.tansu.brokers(), &s.topic, &records);
+        let target = format!("file://{}", lake.path().display());
+        let hdfs_group = format!("{}-hdfs", s.group);
+        let es_group = format!("{}-es", s.group);
+        let _hdfs = s.start(
+            "prism-hdfs-sink",
+            &[
+                ("PRISM_GROUP", &hdfs_group),
+                ("PRISM_HDFS_TARGET", &target),
+                ("PRISM_ROTATE_AGE_MS", "500"),
+            ],
+        );
+        let _es = s.start(
+            "prism-es-sink",
+            &[
+                ("PRISM_GROUP", &es_group),
+                ("PRISM_ES_URL", osmem.url()),
+                ("PRISM_ES_BATCH_AGE_MS", "300"),
+            ],
+        );
+        let total = sent.len();
+        wait_until(
+            "the lake holds every event",
+            Duration::from_secs(60),
+            || {
+                files(lake.path())
+                    .iter()
+                    .map(|(_, e)| e.len())
+                    .sum::<usize>()
+                    == total
+            },
+        );
+        wait_until(
+            "the index holds every event",
+            Duration::from_secs(60),
+            || doc_ids(osmem.url()).len() == total,
+        );
+        Self {
+            s,
+            osmem,
+            lake,
+            hours,
+            sent,
+        }
+    }
+
+    /// Runs the audit over the three hours; its JSON report and exit code.
+    fn audit(&self) -> (Value, i32) {
+        let (stdout, code) = run_audit(
+            &self.s,
+            self.lake.path(),
+            self.osmem.url(),
+            self.hours[0],
+            self.hours[2] + time::Duration::HOUR,
+            &["--format", "json", "--samples", "50"],
+        );
+        let report = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("not a JSON report ({e}): {stdout}"));
+        (report, code)
+    }
+
+    fn hour_dir(&self, i: usize) -> PathBuf {
+        self.lake
+            .path()
+            .join(Bucket::of(self.hours[i]).dir(&self.s.topic))
+    }
+}
+
+fn final_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn ids_in(path: &Path) -> Vec<Uuid> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<EnrichedEvent>(l).unwrap().event_id)
+        .collect()
+}
+
+/// `counts` of one store in one hour of the report, by field name.
+fn counts(report: &Value, hour: usize, store: &str) -> [u64; 6] {
+    let c = &report["hours"][hour][store];
+    [
+        "records",
+        "ids",
+        "duplicates",
+        "more_than_kafka",
+        "missing",
+        "not_in_kafka",
+    ]
+    .map(|k| {
+        c[k].as_u64()
+            .unwrap_or_else(|| panic!("{store}.{k} in {c}"))
+    })
+}
+
+fn sample(report: &Value, hour: usize, store: &str) -> HashSet<Uuid> {
+    report["hours"][hour][store]["missing_sample"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn the_audit_reports_each_loss_and_duplicate_in_its_hour_and_nothing_else() {
+    let p = Pipeline::loaded();
+    let n = PER_HOUR as u64;
+
+    let (clean, code) = p.audit();
+    assert_eq!(code, 0, "a clean run exits 0: {clean}");
+    for hour in 0..3 {
+        assert_eq!(clean["hours"][hour]["kafka"]["records"], n, "{clean}");
+        assert_eq!(counts(&clean, hour, "lake"), [n, n, 0, 0, 0, 0], "{clean}");
+        assert_eq!(counts(&clean, hour, "elasticsearch"), [n, n, 0, 0, 0, 0]);
+    }
+
+    // Hour 0: a lake file is lost.
+    let lost_file = final_files(&p.hour_dir(0))[0].clone();
+    let lost: HashSet<Uuid> = ids_in(&lost_file).into_iter().collect();
+    std::fs::remove_file(&lost_file).unwrap();
+    // Hour 1: two documents are deleted.
+    let deleted: Vec<&EnrichedEvent> = p.sent[PER_HOUR..].iter().take(2).collect();
+    for e in &deleted {
+        let index = index_name("select-color", e.client_ts);
+        let res = reqwest::blocking::Client::new()
+            .delete(format!(
+                "{}/{index}/_doc/{}?refresh=true",
+                p.osmem.url(),
+                e.event_id
+            ))
+            .send()
+            .unwrap();
+        assert!(res.status().is_success(), "delete: {}", res.status());
+    }
+    // Hour 2: a line is written twice, and one the topic never had appears.
+    let file = final_files(&p.hour_dir(2))[0].clone();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let first = text.lines().next().unwrap();
+    let stranger = serde_json::to_string(&event(99, p.hours[2])).unwrap();
+    std::fs::write(&file, format!("{text}{first}\n{stranger}\n")).unwrap();
+
+    let (report, code) = p.audit();
+    assert_eq!(code, 1, "missing events exit 1: {report}");
+    let m = lost.len() as u64;
+    assert!(m > 0);
+    assert_eq!(counts(&report, 0, "lake"), [n - m, n - m, 0, 0, m, 0]);
+    assert_eq!(sample(&report, 0, "lake"), lost);
+    assert_eq!(counts(&report, 0, "elasticsearch"), [n, n, 0, 0, 0, 0]);
+
+    assert_eq!(counts(&report, 1, "lake"), [n, n, 0, 0, 0, 0]);
+    assert_eq!(
+        counts(&report, 1, "elasticsearch"),
+        [n - 2, n - 2, 0, 0, 2, 0]
+    );
+    assert_eq!(
+        sample(&report, 1, "elasticsearch"),
+        deleted.iter().map(|e| e.event_id).collect()
+    );
+
+    assert_eq!(counts(&report, 2, "lake"), [n + 2, n + 1, 1, 1, 0, 1]);
+    assert_eq!(counts(&report, 2, "elasticsearch"), [n, n, 0, 0, 0, 0]);
+}
