@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use gloo_net::http::Request;
-use prism_event::{Accepted, BATCH_PATH, BatchAnswer, EVENTS_PATH, ErrorBody};
+use prism_event::{Accepted, BATCH_PATH, BatchAnswer, EVENTS_PATH, ErrorBody, ErrorCode};
 use uuid::Uuid;
 
 use crate::outbox::Queued;
@@ -109,7 +109,7 @@ pub fn single_ack(status: u16, body: &str, id: Uuid) -> Ack {
             _ => Ack::Retry,
         },
         429 | 500..=599 => Ack::Retry,
-        _ => refusal(body),
+        _ => refusal(status, body),
     }
 }
 
@@ -140,10 +140,25 @@ pub fn batch_acks(status: u16, body: &str, ids: &[Uuid]) -> Option<Vec<Ack>> {
     }
 }
 
-/// A refusal counts only in the producer's own error body; a proxy's or
-/// portal's page is no verdict on the event.
-fn refusal(body: &str) -> Ack {
-    serde_json::from_str::<ErrorBody>(body).map_or(Ack::Retry, |error| Ack::Refused(error.message))
+/// A refusal counts only as the producer's own verdict on the event: one of
+/// its refusing statuses with its error body and a code it uses for that. A
+/// proxy's or portal's page, or another service's JSON error, is no verdict.
+fn refusal(status: u16, body: &str) -> Ack {
+    let Ok(error) = serde_json::from_str::<ErrorBody>(body) else {
+        return Ack::Retry;
+    };
+    let ours = matches!(
+        (status, error.error),
+        (400, ErrorCode::MalformedJson)
+            | (413, ErrorCode::PayloadTooLarge)
+            | (415, ErrorCode::UnsupportedMediaType)
+            | (422, ErrorCode::InvalidEvent)
+    );
+    if ours {
+        Ack::Refused(error.message)
+    } else {
+        Ack::Retry
+    }
 }
 
 /// `Retry-After` in its delta-seconds form (the producer's); HTTP dates are

@@ -5,9 +5,12 @@
 //! task ends or the tab goes away. Where it is missing (older browsers, and
 //! pages served over plain HTTP from another host: it needs a secure
 //! context), a lease in `localStorage` stands in: written with an expiry,
-//! renewed while held, taken over once expired. Two tabs may then both
-//! send for a moment; the producer answers a repeated `event_id` without a
-//! second event, so that costs a request, not a duplicate.
+//! renewed while held, taken over once expired. A holder checks the lease
+//! is still its own before every request and stops once it is not, so two
+//! tabs overlap by at most the one request the old holder had in flight;
+//! the producer answers a repeat of an `event_id` it has already put in
+//! Kafka without a second record (a repeat that arrives while the first is
+//! still being produced can make one).
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -34,11 +37,18 @@ pub struct Held {
 }
 
 impl Held {
-    /// Renews the fallback lease (nothing to do under a Web Lock).
-    pub fn keep(&self) {
-        if let Some(token) = &self.lease {
-            write_lease(token);
+    /// Renews the fallback lease (nothing to do under a Web Lock); false
+    /// once another tab has taken it over (this tab's timers were held back
+    /// past its expiry), and this tab must stop sending.
+    pub fn keep(&self) -> bool {
+        let (Some(token), Some(storage)) = (&self.lease, browser::storage()) else {
+            return true;
+        };
+        if lease_holder(&storage).as_deref() != Some(token.as_str()) {
+            return false;
         }
+        write_lease(token);
+        true
     }
 }
 
@@ -74,7 +84,25 @@ where
             })
         });
         match request.call2(&locks, &JsValue::from_str(NAME), &callback) {
-            Ok(_) => return,
+            // Refusals mostly come as a rejected promise (a sandboxed frame,
+            // a document no longer active): the lease takes over then.
+            Ok(promise) => {
+                let refused = Rc::clone(&task);
+                let on_refusal = Closure::once_into_js(move |e: JsValue| {
+                    web_sys::console::warn_2(&"Web Locks refused; using a lease".into(), &e);
+                    let task = refused.borrow_mut().take();
+                    if let Some(task) = task {
+                        spawn_local(async move { task(lease().await).await });
+                    }
+                });
+                let catch = Reflect::get(&promise, &JsValue::from_str("catch"))
+                    .ok()
+                    .and_then(|f| f.dyn_into::<Function>().ok());
+                if let Some(catch) = catch {
+                    let _ = catch.call1(&promise, &on_refusal);
+                }
+                return;
+            }
             Err(e) => web_sys::console::warn_2(&"Web Locks refused; using a lease".into(), &e),
         }
     }

@@ -151,16 +151,20 @@ fn put_json(storage: Option<&web_sys::Storage>, id: Uuid, value: String) -> usiz
     over
 }
 
-/// Takes the event out of the outbox (delivered, or refused for good).
-pub fn remove(storage: Option<&web_sys::Storage>, id: Uuid) {
-    remove_key(storage, &key(id));
+/// Takes the event out of the outbox (delivered, or refused for good);
+/// whether it was still there (another sender may have settled it).
+pub fn remove(storage: Option<&web_sys::Storage>, id: Uuid) -> bool {
+    remove_key(storage, &key(id))
 }
 
-fn remove_key(storage: Option<&web_sys::Storage>, key: &str) {
-    if let Some(storage) = storage {
-        let _ = storage.remove_item(key);
-    }
-    MEMORY.with_borrow_mut(|m| m.remove(key));
+fn remove_key(storage: Option<&web_sys::Storage>, key: &str) -> bool {
+    let stored = storage.is_some_and(|s| {
+        let there = matches!(s.get_item(key), Ok(Some(_)));
+        let _ = s.remove_item(key);
+        there
+    });
+    let in_memory = MEMORY.with_borrow_mut(|m| m.remove(key)).is_some();
+    stored || in_memory
 }
 
 /// Moves the first version's single-array queue into one entry per event,

@@ -158,7 +158,10 @@ impl Sender {
         let mut attempt = 0u32;
         let mut batch = BATCH_EVENTS;
         loop {
-            held.keep();
+            // Another tab took the lease over: it sends from here on.
+            if !held.keep() {
+                return;
+            }
             let queued = Outbox::read(browser::storage().as_ref());
             if queued.is_empty() {
                 return;
@@ -175,11 +178,12 @@ impl Sender {
                         _ => None,
                     },
                 };
-                if !outcome.queued {
-                    outbox::remove(browser::storage().as_ref(), event.event_id);
-                    if outcome.refused.is_none() {
-                        self.count_delivered(event.color);
-                    }
+                // Counted once, by whichever sender takes it out.
+                if !outcome.queued
+                    && outbox::remove(browser::storage().as_ref(), event.event_id)
+                    && outcome.refused.is_none()
+                {
+                    self.count_delivered(event.color);
                 }
                 self.settled(&outcome);
                 outcomes.push(outcome);
@@ -214,7 +218,9 @@ impl Sender {
                 return false;
             }
             gloo_timers::future::sleep(Duration::from_millis(left.min(STEP) as u64)).await;
-            held.keep();
+            if !held.keep() {
+                return false;
+            }
         }
     }
 

@@ -325,6 +325,12 @@ fn only_the_producer_s_answer_naming_the_event_acknowledges_it() {
         Ack::Retry,
         "a 4xx that is not the producer's is no verdict"
     );
+    let gateway = r#"{"error":"Forbidden","message":"Access Denied","status":403}"#;
+    assert_eq!(
+        single_ack(403, gateway, id),
+        Ack::Retry,
+        "another service's JSON error is no verdict either"
+    );
     assert_eq!(parse_retry_after(" 2 "), Some(Duration::from_secs(2)));
     assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
 }

@@ -8,20 +8,11 @@ use time::{OffsetDateTime, UtcOffset};
 /// browser's clock is off from the producer's (`received_at`) by more than
 /// `max_skew`, in which case `received_at`. Always UTC.
 pub fn event_time(event: &EnrichedEvent, max_skew: Duration) -> OffsetDateTime {
-    filed_at(event.client_ts, event.received_at, max_skew)
-}
-
-/// [`event_time`] from the two times alone.
-pub fn filed_at(
-    client_ts: OffsetDateTime,
-    received_at: OffsetDateTime,
-    max_skew: Duration,
-) -> OffsetDateTime {
-    let skew = (client_ts - received_at).unsigned_abs();
+    let skew = (event.client_ts - event.received_at).unsigned_abs();
     let chosen = if skew <= max_skew {
-        client_ts
+        event.client_ts
     } else {
-        received_at
+        event.received_at
     };
     chosen.to_offset(UtcOffset::UTC)
 }

@@ -9,26 +9,16 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use prism_event::EnrichedEvent;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-use serde::Deserialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{AuditConfig, AuditError, Ids};
-use crate::event_time::filed_at;
+use crate::event_time::event_time;
 use crate::hdfs::layout::Bucket;
-
-/// The fields of an event the audit reads.
-#[derive(Deserialize)]
-struct Head {
-    event_id: Uuid,
-    #[serde(with = "time::serde::rfc3339")]
-    client_ts: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    received_at: OffsetDateTime,
-}
 
 pub struct TopicReader {
     consumer: BaseConsumer,
@@ -106,6 +96,11 @@ impl TopicReader {
         let mut open = HashSet::new();
         for element in starts.elements() {
             let p = element.partition();
+            // A partition whose offset lookup failed must not pass for an
+            // empty one: its events would only show as "not in Kafka".
+            element
+                .error()
+                .map_err(|e| AuditError::Kafka(format!("partition {p}: {e}")))?;
             let (_, high) = self
                 .consumer
                 .fetch_watermarks(&self.topic, p, self.timeout)
@@ -124,22 +119,25 @@ impl TopicReader {
             return Ok(found);
         }
         self.consumer.assign(&assignment).map_err(kafka)?;
+        // The last hour paused what it finished with.
+        self.consumer.resume(&assignment).map_err(kafka)?;
+        // Only records of partitions still open count as progress: a closed
+        // partition is paused, so it cannot hide a stalled one.
         let mut last_progress = Instant::now();
         while !open.is_empty() {
+            if last_progress.elapsed() > self.timeout {
+                return Err(AuditError::Kafka(format!(
+                    "no records for {:?} while partitions {open:?} were still unread",
+                    self.timeout
+                )));
+            }
             let Some(polled) = self.consumer.poll(Duration::from_millis(200)) else {
-                if last_progress.elapsed() > self.timeout {
-                    return Err(AuditError::Kafka(format!(
-                        "no records for {:?} while partitions {open:?} were still unread",
-                        self.timeout
-                    )));
-                }
                 continue;
             };
-            last_progress = Instant::now();
             let message = match polled {
                 Ok(message) => message,
                 Err(KafkaError::PartitionEOF(p)) => {
-                    open.retain(|(open, _)| *open != p);
+                    self.close(&mut open, p)?;
                     continue;
                 }
                 Err(e) => return Err(kafka(e)),
@@ -148,30 +146,45 @@ impl TopicReader {
             let Some(&(_, high)) = open.iter().find(|(open, _)| *open == p) else {
                 continue;
             };
-            if message.offset() + 1 >= high {
-                open.remove(&(p, high));
-            }
+            last_progress = Instant::now();
+            // Past the window: producers whose clocks differ by less than
+            // the slack cannot put a later record of this hour behind it.
             if message
                 .timestamp()
                 .to_millis()
                 .is_some_and(|t| t > until_ms)
             {
-                open.remove(&(p, high));
+                self.close(&mut open, p)?;
                 continue;
             }
-            let head = message
+            if message.offset() + 1 >= high {
+                self.close(&mut open, p)?;
+            }
+            // Decoded as the sinks decode it: what they dead-letter is not
+            // counted here either.
+            let event = message
                 .payload()
-                .and_then(|bytes| serde_json::from_slice::<Head>(bytes).ok());
-            if let Some(head) = head
-                && Bucket::of(filed_at(head.client_ts, head.received_at, self.max_skew)) == bucket
+                .and_then(|bytes| serde_json::from_slice::<EnrichedEvent>(bytes).ok());
+            if let Some(event) = event
+                && Bucket::of(event_time(&event, self.max_skew)) == bucket
             {
-                *found.entry(head.event_id).or_default() += 1;
+                *found.entry(event.event_id).or_default() += 1;
             }
         }
         self.consumer
             .assign(&TopicPartitionList::new())
             .map_err(kafka)?;
         Ok(found)
+    }
+}
+
+impl TopicReader {
+    /// Stops reading partition `p` for this hour.
+    fn close(&self, open: &mut HashSet<(i32, i64)>, p: i32) -> Result<(), AuditError> {
+        open.retain(|(open, _)| *open != p);
+        let mut paused = TopicPartitionList::new();
+        paused.add_partition(&self.topic, p);
+        self.consumer.pause(&paused).map_err(kafka)
     }
 }
 
