@@ -8,9 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use prism_event::EnrichedEvent;
-use prism_sinks::audit::start_of_hour;
 use prism_sinks::hdfs::layout::Bucket;
-use time::OffsetDateTime;
+use time::macros::datetime;
 
 mod support;
 
@@ -50,10 +49,11 @@ fn duckdb(dir: &Path, file: &str) -> Vec<String> {
 #[test]
 fn the_readme_s_duckdb_queries_count_what_was_sent() {
     let lake = Lake::new();
-    let now = start_of_hour(OffsetDateTime::now_utc());
+    // Across midnight, so the hours include `hour=00`, which DuckDB reads
+    // as text unless told its type.
     let hours = [
-        now - time::Duration::hours(2),
-        now - time::Duration::hours(1),
+        datetime!(2026-01-01 23:00 UTC),
+        datetime!(2026-01-02 00:00 UTC),
     ];
     let sent: Vec<EnrichedEvent> = hours
         .iter()
