@@ -47,7 +47,9 @@ pub struct AuditConfig {
     pub from: Option<OffsetDateTime>,
 
     /// End of the range, exclusive (as `--from`). Default: the start of the
-    /// current hour.
+    /// last hour that can no longer gain events (one that ended more than the
+    /// skew bound and the slack ago), so a run from cron sees no false
+    /// alarm for an hour the sinks are still filling.
     #[arg(long, env = "PRISM_AUDIT_TO", value_parser = parse_hour)]
     pub to: Option<OffsetDateTime>,
 
@@ -56,6 +58,10 @@ pub struct AuditConfig {
 
     #[arg(long, env = "PRISM_TOPIC", default_value = "select-color")]
     pub topic: String,
+
+    /// Extra librdkafka settings (SASL, TLS), as the sinks take them.
+    #[arg(long = "kafka-option", env = "PRISM_KAFKA_OPTIONS", value_delimiter = ',', value_parser = crate::config::parse_key_value)]
+    pub kafka_options: Vec<(String, String)>,
 
     /// The lake (`file:///…`, `hdfs://…`), as the HDFS sink's
     /// `PRISM_HDFS_TARGET`; `none` leaves the lake out.
@@ -130,9 +136,9 @@ impl AuditConfig {
 
     /// The hours to audit, oldest first.
     pub fn hours(&self) -> Vec<OffsetDateTime> {
-        let to = self
-            .to
-            .unwrap_or_else(|| start_of_hour(OffsetDateTime::now_utc()));
+        let settled =
+            OffsetDateTime::now_utc() - self.max_skew() - Duration::from_secs(self.slack_s);
+        let to = self.to.unwrap_or_else(|| start_of_hour(settled));
         let from = self.from.unwrap_or(to - time::Duration::DAY);
         let mut hours = Vec::new();
         let mut hour = from;
@@ -235,6 +241,20 @@ mod tests {
                 datetime!(2026-11-22 23:00 UTC),
                 datetime!(2026-11-23 00:00 UTC)
             ]
+        );
+    }
+
+    #[test]
+    fn by_default_a_day_that_can_no_longer_gain_events() {
+        let config = AuditConfig::parse_from(["prism-audit"]);
+        let hours = config.hours();
+        assert_eq!(hours.len(), 24);
+        let end = hours[23] + time::Duration::HOUR;
+        let settled = OffsetDateTime::now_utc() - time::Duration::minutes(15);
+        assert!(end <= settled, "{end} is not settled by {settled}");
+        assert!(
+            end > settled - time::Duration::HOUR,
+            "{end} is older than it need be"
         );
     }
 }

@@ -37,7 +37,8 @@ impl TopicReader {
     pub fn new(config: &AuditConfig) -> Result<Self, AuditError> {
         // Its own group id, never committed: the audit moves no one's
         // offsets.
-        let consumer: BaseConsumer = ClientConfig::new()
+        let mut client = ClientConfig::new();
+        client
             .set("bootstrap.servers", &config.kafka_brokers)
             .set(
                 "group.id",
@@ -45,9 +46,11 @@ impl TopicReader {
             )
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "true")
-            .set("socket.timeout.ms", config.timeout_ms.to_string())
-            .create()
-            .map_err(kafka)?;
+            .set("socket.timeout.ms", config.timeout_ms.to_string());
+        for (k, v) in &config.kafka_options {
+            client.set(k, v);
+        }
+        let consumer: BaseConsumer = client.create().map_err(kafka)?;
         let metadata = consumer
             .fetch_metadata(Some(&config.topic), config.timeout())
             .map_err(kafka)?;

@@ -78,6 +78,14 @@ impl Search {
                 .search(&self.indices, &body)
                 .await
                 .map_err(search)?;
+            // A partial answer would pass for missing documents.
+            let failed = answer["_shards"]["failed"].as_u64().unwrap_or(0);
+            if failed > 0 || answer["timed_out"].as_bool() == Some(true) {
+                return Err(AuditError::Search(format!(
+                    "a partial answer ({failed} shards failed, timed out: {})",
+                    answer["timed_out"]
+                )));
+            }
             let page = &answer["aggregations"]["ids"];
             let buckets = page["buckets"]
                 .as_array()
@@ -92,6 +100,8 @@ impl Search {
                     *ids.entry(id).or_default() += u32::try_from(count).unwrap_or(u32::MAX);
                 }
             }
+            // A page short of the size is the last: asking again would cost
+            // a whole extra pass on a server like osmem-server.
             match page.get("after_key") {
                 Some(key) if buckets.len() == PAGE => after = Some(key.clone()),
                 _ => return Ok(ids),
