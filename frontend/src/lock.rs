@@ -25,7 +25,7 @@ use wasm_bindgen_futures::{future_to_promise, spawn_local};
 use crate::browser;
 
 const NAME: &str = "prism.outbox";
-const LEASE_KEY: &str = "prism.outbox.lease";
+pub const LEASE_KEY: &str = "prism.outbox.lease";
 /// Longer than a request's timeout, so a lease held through one never
 /// expires under its holder.
 const LEASE: Duration = Duration::from_secs(15);
@@ -126,8 +126,9 @@ fn web_lock_request() -> Option<(JsValue, Function)> {
     Some((locks, request))
 }
 
-/// Takes the fallback lease, waiting while another tab's is fresh.
-async fn lease() -> Held {
+/// Takes the fallback lease, waiting while another tab's is fresh (what
+/// [`exclusive`] does where Web Locks are missing).
+pub async fn lease() -> Held {
     let Some(storage) = browser::storage() else {
         // Nothing is shared with other tabs: this tab is alone.
         return Held { lease: None };

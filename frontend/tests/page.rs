@@ -10,6 +10,7 @@ use prism_frontend::api::{Ack, batch_acks, parse_retry_after, single_ack};
 use prism_frontend::browser::{self, new_event};
 use prism_frontend::components::{NameField, StatusLine};
 use prism_frontend::i18n::Lang;
+use prism_frontend::lock;
 use prism_frontend::outbox::{self, OUTBOX_CAP, Outbox, retry_delay};
 use prism_frontend::sender::Sender;
 use prism_frontend::status::Status;
@@ -373,4 +374,33 @@ fn korean_browsers_get_korean_and_everyone_else_english() {
     assert_eq!(Lang::detect("en-US"), Lang::En);
     assert_eq!(Lang::detect(""), Lang::En);
     assert_eq!(Lang::Ko.color_name(Color::Indigo), "남색");
+}
+
+#[wasm_bindgen_test]
+async fn a_lease_holder_learns_that_another_tab_took_its_expired_lease_over() {
+    let storage = storage();
+    // An expired lease of a tab that went away is taken at once.
+    storage.set_item(lock::LEASE_KEY, "gone-tab 1000").unwrap();
+    let held = lock::lease().await;
+    assert!(held.keep(), "the lease is ours");
+    let ours = storage.get_item(lock::LEASE_KEY).unwrap().unwrap();
+    assert!(!ours.starts_with("gone-tab"), "{ours}");
+
+    // Our timers were held back past the expiry and another tab took it.
+    let far = js_sys::Date::now() as u64 + 60_000;
+    storage
+        .set_item(lock::LEASE_KEY, &format!("other-tab {far}"))
+        .unwrap();
+    assert!(!held.keep(), "a taken-over lease must stop the sender");
+    assert_eq!(
+        storage.get_item(lock::LEASE_KEY).unwrap().unwrap(),
+        format!("other-tab {far}"),
+        "and the other tab's lease is left alone"
+    );
+    drop(held);
+    assert!(
+        storage.get_item(lock::LEASE_KEY).unwrap().is_some(),
+        "letting go does not remove another tab's lease"
+    );
+    storage.clear().unwrap();
 }
