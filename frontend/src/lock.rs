@@ -90,10 +90,7 @@ where
                 let refused = Rc::clone(&task);
                 let on_refusal = Closure::once_into_js(move |e: JsValue| {
                     web_sys::console::warn_2(&"Web Locks refused; using a lease".into(), &e);
-                    let task = refused.borrow_mut().take();
-                    if let Some(task) = task {
-                        spawn_local(async move { task(lease().await).await });
-                    }
+                    under_lease(&refused);
                 });
                 let catch = Reflect::get(&promise, &JsValue::from_str("catch"))
                     .ok()
@@ -106,6 +103,15 @@ where
             Err(e) => web_sys::console::warn_2(&"Web Locks refused; using a lease".into(), &e),
         }
     }
+    under_lease(&task);
+}
+
+/// Runs the task, unless the lock already ran it, under the fallback lease.
+fn under_lease<F, T>(task: &RefCell<Option<T>>)
+where
+    T: FnOnce(Held) -> F + 'static,
+    F: Future<Output = ()> + 'static,
+{
     let task = task.borrow_mut().take();
     if let Some(task) = task {
         spawn_local(async move { task(lease().await).await });

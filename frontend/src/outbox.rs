@@ -78,7 +78,7 @@ impl Outbox {
         if let Some(storage) = storage {
             migrate_legacy(storage);
         }
-        let entries = entries(storage);
+        let entries = entries(storage, true);
         let mut events = Vec::with_capacity(entries.len());
         for (key, value) in entries {
             match Queued::parse(value) {
@@ -107,22 +107,30 @@ impl Outbox {
     }
 }
 
-/// How many events are queued, without parsing them.
+/// How many events are queued, without reading them.
 pub fn count(storage: Option<&web_sys::Storage>) -> usize {
-    entries(storage).len()
+    entries(storage, false).len()
 }
 
-/// Every outbox entry, stored or in memory, by key: oldest first.
-fn entries(storage: Option<&web_sys::Storage>) -> BTreeMap<String, String> {
+/// Every outbox entry, stored or in memory, by key: oldest first; with its
+/// text when `read` (otherwise an empty one: counting needs only keys).
+fn entries(storage: Option<&web_sys::Storage>, read: bool) -> BTreeMap<String, String> {
     let mut entries = MEMORY.with_borrow(|m| m.clone());
     if let Some(storage) = storage {
         let n = storage.length().unwrap_or(0);
         for key in (0..n).filter_map(|i| storage.key(i).ok().flatten()) {
-            if key.starts_with(PREFIX)
-                && let Ok(Some(value)) = storage.get_item(&key)
-            {
-                entries.insert(key, value);
+            if !key.starts_with(PREFIX) {
+                continue;
             }
+            let value = if read {
+                match storage.get_item(&key) {
+                    Ok(Some(value)) => value,
+                    _ => continue,
+                }
+            } else {
+                String::new()
+            };
+            entries.insert(key, value);
         }
     }
     entries
@@ -143,7 +151,7 @@ fn put_json(storage: Option<&web_sys::Storage>, id: Uuid, value: String) -> usiz
     if !stored {
         MEMORY.with_borrow_mut(|m| m.insert(key, value));
     }
-    let all = entries(storage);
+    let all = entries(storage, false);
     let over = all.len().saturating_sub(OUTBOX_CAP);
     for oldest in all.keys().take(over) {
         remove_key(storage, oldest);

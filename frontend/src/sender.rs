@@ -123,13 +123,12 @@ impl Sender {
                 self.tally.set(Tally::load(browser::storage().as_ref()));
             }
             Some(OUTCOMES_KEY) => {
-                for outcome in new_value
+                let outcomes: Vec<Outcome> = new_value
                     .iter()
                     .flat_map(|v| v.lines())
                     .filter_map(Outcome::parse)
-                {
-                    self.settled(&outcome);
-                }
+                    .collect();
+                self.show(&outcomes);
             }
             // A press in another tab: should that tab close before its turn,
             // this one sends it.
@@ -169,6 +168,7 @@ impl Sender {
             let sending = &queued.events()[..queued.len().min(batch)];
             let delivery = api::deliver(sending).await;
             let mut outcomes = Vec::with_capacity(sending.len());
+            let mut delivered = Vec::new();
             for (event, ack) in sending.iter().zip(delivery.acks) {
                 let outcome = Outcome {
                     event_id: event.event_id,
@@ -183,11 +183,12 @@ impl Sender {
                     && outbox::remove(browser::storage().as_ref(), event.event_id)
                     && outcome.refused.is_none()
                 {
-                    self.count_delivered(event.color);
+                    delivered.push(event.color);
                 }
-                self.settled(&outcome);
                 outcomes.push(outcome);
             }
+            self.count_delivered(&delivered);
+            self.show(&outcomes);
             tell_other_tabs(&outcomes);
             if delivery.one_at_a_time {
                 batch = 1;
@@ -226,23 +227,38 @@ impl Sender {
 
     /// Adds a delivered event to the browser's tally. Only the flusher
     /// writes it, so reading it afresh first loses no other tab's count.
-    fn count_delivered(self, color: Color) {
+    fn count_delivered(self, colors: &[Color]) {
+        if colors.is_empty() {
+            return;
+        }
         let storage = browser::storage();
         let mut tally = Tally::load(storage.as_ref());
-        tally.add(color);
+        for &color in colors {
+            tally.add(color);
+        }
         tally.save(storage.as_ref());
         self.tally.set(tally);
     }
 
-    /// Shows what became of a press, if this tab made it.
-    fn settled(self, outcome: &Outcome) {
+    /// Shows what became of the presses this tab made among `outcomes`.
+    fn show(self, outcomes: &[Outcome]) {
+        let mut pending = None;
+        for outcome in outcomes {
+            self.settled(outcome, &mut pending);
+        }
+    }
+
+    /// Shows what became of a press, if this tab made it; `pending` is the
+    /// outbox's size, counted once when first needed.
+    fn settled(self, outcome: &Outcome, pending: &mut Option<usize>) {
         let id = outcome.event_id;
         if outcome.queued {
             if self
                 .mine
                 .with_value(|m| m.iter().any(|(mine, ..)| *mine == id))
             {
-                let pending = outbox::count(browser::storage().as_ref());
+                let pending =
+                    *pending.get_or_insert_with(|| outbox::count(browser::storage().as_ref()));
                 self.status.set(Status::Queued { pending });
             }
             return;

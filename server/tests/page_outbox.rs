@@ -86,7 +86,7 @@ fn two_tabs_one_closed(host: &str, web_locks: bool) {
             .await
             .unwrap();
 
-        st.server.kill();
+        st.server.process.kill();
         page.switch_to_window(first.clone()).await.unwrap();
         type_name_and_press(&page, "first tab", "red").await;
         page.switch_to_window(second.clone()).await.unwrap();

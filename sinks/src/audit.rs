@@ -23,6 +23,7 @@ use clap::{Parser, ValueEnum};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::elasticsearch::config::EsConnection;
 use crate::hdfs::layout::Bucket;
 use report::{HourReport, Report};
 
@@ -38,6 +39,7 @@ pub enum Format {
 /// Reconcile the topic, the lake and Elasticsearch, hour by hour, and say
 /// what is missing or duplicated where. Exits 0 when nothing is missing
 /// beyond the tolerance, 1 when something is, 2 on an error.
+/// `--hdfs-target none` or `--es-url none` leaves that store out.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "prism-audit", version)]
 pub struct AuditConfig {
@@ -72,29 +74,10 @@ pub struct AuditConfig {
     )]
     pub lake: String,
 
-    /// Elasticsearch base URL; `none` leaves Elasticsearch out.
-    #[arg(
-        long = "es-url",
-        env = "PRISM_ES_URL",
-        default_value = "http://127.0.0.1:9200"
-    )]
-    pub es_url: String,
-
-    #[arg(long = "es-user", env = "PRISM_ES_USER")]
-    pub es_user: Option<String>,
-
-    #[arg(
-        long = "es-password",
-        env = "PRISM_ES_PASSWORD",
-        hide_env_values = true
-    )]
-    pub es_password: Option<String>,
-
-    #[arg(long = "es-api-key", env = "PRISM_ES_API_KEY", hide_env_values = true)]
-    pub es_api_key: Option<String>,
-
-    #[arg(long = "es-ca-cert", env = "PRISM_ES_CA_CERT")]
-    pub es_ca_cert: Option<std::path::PathBuf>,
+    /// Elasticsearch, as the sink reaches it; `--es-url none` leaves it
+    /// out.
+    #[command(flatten)]
+    pub es: EsConnection,
 
     #[arg(long, env = "PRISM_ES_INDEX_PREFIX", default_value = "select-color")]
     pub index_prefix: String,
@@ -166,7 +149,7 @@ pub async fn run(config: &AuditConfig) -> Result<Report, AuditError> {
         "none" => None,
         target => Some(lake::Lake::open(target, &config.topic, config.timeout())?),
     };
-    let search = match config.es_url.as_str() {
+    let search = match config.es.url.as_str() {
         "none" => None,
         _ => Some(search::Search::new(config)?),
     };

@@ -291,34 +291,33 @@ impl Sink for EsSink {
     }
 
     async fn push(&mut self, record: &Incoming) -> Result<(), TargetError> {
-        let Ok(event) = &record.event else {
-            self.first_at.get_or_insert_with(Instant::now);
-            self.batch_offsets.insert(record.partition, record.offset);
-            return Ok(());
-        };
-        let index = index_for(&self.config.index_prefix, event);
-        let time = event_time(event, Duration::from_secs(self.config.max_clock_skew_s));
-        match encode(&record.payload, event, &index, time) {
-            Ok((lines, fields_at)) => {
-                self.bytes += lines.len();
-                self.docs.push(Doc {
-                    partition: record.partition,
-                    offset: record.offset,
-                    lines,
-                    fields_at,
-                });
-            }
-            Err(reason) => {
-                // Cannot happen for a record that decoded as an event, but
-                // if it does, the record is kept as a dead letter.
-                self.service
-                    .dead_letters()
-                    .send(
-                        &record.payload,
-                        &reason,
-                        (self.service.topic(), record.partition, record.offset),
-                    )
-                    .await?;
+        // A record that is not an event was dead-lettered by the consumer
+        // loop; only its offset counts here.
+        if let Ok(event) = &record.event {
+            let index = index_for(&self.config.index_prefix, event);
+            let time = event_time(event, Duration::from_secs(self.config.max_clock_skew_s));
+            match encode(&record.payload, event, &index, time) {
+                Ok((lines, fields_at)) => {
+                    self.bytes += lines.len();
+                    self.docs.push(Doc {
+                        partition: record.partition,
+                        offset: record.offset,
+                        lines,
+                        fields_at,
+                    });
+                }
+                Err(reason) => {
+                    // Cannot happen for a record that decoded as an event, but
+                    // if it does, the record is kept as a dead letter.
+                    self.service
+                        .dead_letters()
+                        .send(
+                            &record.payload,
+                            &reason,
+                            (self.service.topic(), record.partition, record.offset),
+                        )
+                        .await?;
+                }
             }
         }
         self.first_at.get_or_insert_with(Instant::now);

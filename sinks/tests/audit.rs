@@ -5,7 +5,7 @@
 //! had) in a third, and each shows up in its own hour with exact counts.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use prism_event::EnrichedEvent;
@@ -118,30 +118,16 @@ impl Pipeline {
         (report, code)
     }
 
-    fn hour_dir(&self, i: usize) -> PathBuf {
-        self.lake
-            .path()
-            .join(Bucket::of(self.hours[i]).dir(&self.s.topic))
+    /// The first final file of hour `i` (by name), and its events.
+    fn first_file(&self, i: usize) -> (PathBuf, Vec<EnrichedEvent>) {
+        let dir = Bucket::of(self.hours[i]).dir(&self.s.topic);
+        let (rel, events) = files(self.lake.path())
+            .into_iter()
+            .filter(|(rel, _)| rel.starts_with(&dir))
+            .min_by(|a, b| a.0.cmp(&b.0))
+            .unwrap_or_else(|| panic!("no file in {dir}"));
+        (self.lake.path().join(rel), events)
     }
-}
-
-fn final_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn ids_in(path: &Path) -> Vec<Uuid> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<EnrichedEvent>(l).unwrap().event_id)
-        .collect()
 }
 
 /// `counts` of one store in one hour of the report, by field name.
@@ -184,8 +170,8 @@ fn the_audit_reports_each_loss_and_duplicate_in_its_hour_and_nothing_else() {
     }
 
     // Hour 0: a lake file is lost.
-    let lost_file = final_files(&p.hour_dir(0))[0].clone();
-    let lost: HashSet<Uuid> = ids_in(&lost_file).into_iter().collect();
+    let (lost_file, events) = p.first_file(0);
+    let lost: HashSet<Uuid> = events.iter().map(|e| e.event_id).collect();
     std::fs::remove_file(&lost_file).unwrap();
     // Hour 1: two documents are deleted.
     let deleted: Vec<&EnrichedEvent> = p.sent[PER_HOUR..].iter().take(2).collect();
@@ -202,7 +188,7 @@ fn the_audit_reports_each_loss_and_duplicate_in_its_hour_and_nothing_else() {
         assert!(res.status().is_success(), "delete: {}", res.status());
     }
     // Hour 2: a line is written twice, and one the topic never had appears.
-    let file = final_files(&p.hour_dir(2))[0].clone();
+    let (file, _) = p.first_file(2);
     let text = std::fs::read_to_string(&file).unwrap();
     let first = text.lines().next().unwrap();
     let stranger = serde_json::to_string(&event(99, p.hours[2])).unwrap();

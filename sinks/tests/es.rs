@@ -15,7 +15,7 @@ use time::macros::datetime;
 
 mod support;
 
-use support::proxy::{Proxy, docs_in};
+use support::proxy::{Proxy, docs_in, refuse_items};
 use support::search::Search;
 use support::{dead_letter_reason, event, get, metric, now_events, wait_until};
 
@@ -169,8 +169,10 @@ fn items_throttled_with_429_are_sent_again_and_indexed_once() {
     let s = Search::new();
     let fault = |n: usize, body: &[u8]| {
         (n == 0).then(|| {
-            let items: Vec<Value> = docs_in(body).iter().map(|_| json!({"create": {"status": 429, "error": {"type": "es_rejected_execution_exception", "reason": "queue full"}}})).collect();
-            (200, json!({"errors": true, "items": items}))
+            (
+                200,
+                refuse_items(body, 429, "es_rejected_execution_exception", "queue full"),
+            )
         })
     };
     let proxy = Proxy::start(s.osmem.url(), Box::new(fault), None);

@@ -12,24 +12,16 @@ use std::time::Duration;
 
 use prism_event::EnrichedEvent;
 use prism_testkit::read_all;
-use serde_json::{Value, json};
+use serde_json::json;
 use time::macros::datetime;
 
 mod support;
 
-use support::proxy::{Proxy, docs_in};
+use support::proxy::{Proxy, docs_in, refuse_items};
 use support::search::Search;
 use support::{dead_letter_reason, event, eventually, get, metric, now_events};
 
 /// A `_bulk` answer refusing every document of `body` with `status`.
-fn refuse_items(body: &[u8], status: u16, kind: &str, reason: &str) -> Value {
-    let items: Vec<Value> = docs_in(body)
-        .iter()
-        .map(|_| json!({"create": {"status": status, "error": {"type": kind, "reason": reason}}}))
-        .collect();
-    json!({"errors": true, "items": items})
-}
-
 fn dead_letters(s: &Search) -> Vec<prism_testkit::Record> {
     read_all(&s.tansu.brokers(), &s.dlq(), Duration::from_secs(30))
 }

@@ -12,7 +12,7 @@ use time::macros::datetime;
 mod support;
 
 use support::lake::Lake;
-use support::{SKEW, assert_exactly_once, event, get, metric, now_events};
+use support::{SKEW, assert_exactly_once, dead_letter_reason, event, get, metric, now_events};
 
 #[test]
 fn every_event_lands_once_filed_by_event_time_in_the_hive_layout() {
@@ -217,13 +217,8 @@ fn a_poison_record_goes_to_the_dead_letter_topic_and_the_flow_continues() {
     let bodies: Vec<&[u8]> = dead.iter().map(|r| r.payload.as_slice()).collect();
     assert!(bodies.contains(&b"this is not JSON".as_slice()));
     for r in &dead {
-        let reason = r
-            .headers
-            .iter()
-            .find(|(k, _)| k == "prism-error")
-            .map(|(_, v)| v.as_str());
         assert!(
-            reason.is_some_and(|r| r.contains("not a valid enriched event")),
+            dead_letter_reason(r).contains("not a valid enriched event"),
             "{:?}",
             r.headers
         );

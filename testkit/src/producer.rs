@@ -42,11 +42,6 @@ impl Producer {
         producer
     }
 
-    /// SIGKILL: the server is gone, its port closed.
-    pub fn kill(&mut self) {
-        self.process.kill();
-    }
-
     /// Starts the server again on the same port, with the same settings.
     pub fn restart(&mut self) {
         self.process.kill();

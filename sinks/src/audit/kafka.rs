@@ -6,7 +6,7 @@
 //! `H - skew - slack` and `H + 1 h + skew + slack`: the reader seeks each
 //! partition to the first and stops at the second (or the end).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use prism_event::EnrichedEvent;
@@ -96,7 +96,8 @@ impl TopicReader {
             .offsets_for_times(wanted, self.timeout)
             .map_err(kafka)?;
         let mut assignment = TopicPartitionList::new();
-        let mut open = HashSet::new();
+        // Partitions still being read, with their high watermark.
+        let mut open = HashMap::new();
         for element in starts.elements() {
             let p = element.partition();
             // A partition whose offset lookup failed must not pass for an
@@ -114,7 +115,7 @@ impl TopicReader {
                 assignment
                     .add_partition_offset(&self.topic, p, Offset::Offset(start))
                     .map_err(kafka)?;
-                open.insert((p, high));
+                open.insert(p, high);
             }
         }
         let mut found = Ids::new();
@@ -146,7 +147,7 @@ impl TopicReader {
                 Err(e) => return Err(kafka(e)),
             };
             let p = message.partition();
-            let Some(&(_, high)) = open.iter().find(|(open, _)| *open == p) else {
+            let Some(&high) = open.get(&p) else {
                 continue;
             };
             last_progress = Instant::now();
@@ -183,8 +184,8 @@ impl TopicReader {
 
 impl TopicReader {
     /// Stops reading partition `p` for this hour.
-    fn close(&self, open: &mut HashSet<(i32, i64)>, p: i32) -> Result<(), AuditError> {
-        open.retain(|(open, _)| *open != p);
+    fn close(&self, open: &mut HashMap<i32, i64>, p: i32) -> Result<(), AuditError> {
+        open.remove(&p);
         let mut paused = TopicPartitionList::new();
         paused.add_partition(&self.topic, p);
         self.consumer.pause(&paused).map_err(kafka)

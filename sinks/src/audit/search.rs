@@ -9,7 +9,6 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use super::{AuditConfig, AuditError, Ids};
-use crate::elasticsearch::EsConfig;
 use crate::elasticsearch::client::EsClient;
 
 /// Ids per page: well under the 65 536 buckets a search may return by
@@ -29,23 +28,8 @@ fn search(e: impl std::fmt::Display) -> AuditError {
 
 impl Search {
     pub fn new(config: &AuditConfig) -> Result<Self, AuditError> {
-        let es = EsConfig {
-            group: String::new(),
-            url: config.es_url.clone(),
-            user: config.es_user.clone(),
-            password: config.es_password.clone(),
-            api_key: config.es_api_key.clone(),
-            ca_cert: config.es_ca_cert.clone(),
-            index_prefix: config.index_prefix.clone(),
-            batch_docs: 0,
-            batch_bytes: 0,
-            batch_age_ms: 0,
-            concurrency: 1,
-            request_timeout_ms: config.timeout_ms,
-            max_clock_skew_s: config.max_clock_skew_s,
-        };
         Ok(Self {
-            client: EsClient::new(&es).map_err(search)?,
+            client: EsClient::new(&config.es, config.timeout()).map_err(search)?,
             indices: format!("{}-*", config.index_prefix),
         })
     }

@@ -33,7 +33,8 @@ async fn main() {
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let c = &cli.consumer;
     let metrics = Arc::new(SinkMetrics::new("elasticsearch")?);
-    let client = EsClient::new(&cli.es)?;
+    let timeout = std::time::Duration::from_millis(cli.es.request_timeout_ms);
+    let client = EsClient::new(&cli.es.connection, timeout)?;
     prism_sinks::dlq::ensure_topic(&c.kafka_brokers, &c.dlq_topic, &c.kafka_options).await?;
     let dead_letters = Arc::new(DeadLetters::new(
         &c.kafka_brokers,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 
-use super::EsConfig;
+use super::config::EsConnection;
 use super::retry::{RequestOutcome, request_outcome};
 
 /// Why a call to the cluster did not give what was asked.
@@ -70,10 +70,10 @@ pub struct RawBulkAnswer {
 }
 
 impl EsClient {
-    pub fn new(config: &EsConfig) -> Result<Self, EsError> {
+    /// A client for `config`, every request bounded by `timeout`.
+    pub fn new(config: &EsConnection, timeout: Duration) -> Result<Self, EsError> {
         let bad = |e: &dyn std::fmt::Display| EsError::Config(e.to_string());
-        let mut builder =
-            reqwest::Client::builder().timeout(Duration::from_millis(config.request_timeout_ms));
+        let mut builder = reqwest::Client::builder().timeout(timeout);
         if let Some(path) = &config.ca_cert {
             let pem = std::fs::read(path)
                 .map_err(|e| EsError::Config(format!("{}: {e}", path.display())))?;

@@ -9,34 +9,8 @@ pub struct EsConfig {
     #[arg(long, env = "PRISM_GROUP", default_value = "prism-es")]
     pub group: String,
 
-    /// Elasticsearch or OpenSearch base URL.
-    #[arg(
-        long = "es-url",
-        env = "PRISM_ES_URL",
-        default_value = "http://127.0.0.1:9200"
-    )]
-    pub url: String,
-
-    /// User for HTTP basic authentication.
-    #[arg(long = "es-user", env = "PRISM_ES_USER")]
-    pub user: Option<String>,
-
-    /// Password for HTTP basic authentication.
-    #[arg(
-        long = "es-password",
-        env = "PRISM_ES_PASSWORD",
-        hide_env_values = true
-    )]
-    pub password: Option<String>,
-
-    /// API key (the base64 `id:key` form); takes precedence over user and
-    /// password.
-    #[arg(long = "es-api-key", env = "PRISM_ES_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
-
-    /// PEM file with an extra CA certificate to trust.
-    #[arg(long = "es-ca-cert", env = "PRISM_ES_CA_CERT")]
-    pub ca_cert: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub connection: EsConnection,
 
     /// Index name prefix: documents go to `<prefix>-YYYY.MM.DD`, the
     /// template matches `<prefix>-*`.
@@ -67,4 +41,38 @@ pub struct EsConfig {
     /// two differ by more than this many seconds.
     #[arg(long, env = "PRISM_MAX_CLOCK_SKEW_S", default_value_t = 600)]
     pub max_clock_skew_s: u64,
+}
+
+/// Where Elasticsearch is and how to authenticate: shared by the sink and
+/// `prism-audit`.
+#[derive(Debug, Clone, Args)]
+pub struct EsConnection {
+    /// Elasticsearch or OpenSearch base URL.
+    #[arg(
+        long = "es-url",
+        env = "PRISM_ES_URL",
+        default_value = "http://127.0.0.1:9200"
+    )]
+    pub url: String,
+
+    /// User for HTTP basic authentication.
+    #[arg(long = "es-user", env = "PRISM_ES_USER")]
+    pub user: Option<String>,
+
+    /// Password for HTTP basic authentication.
+    #[arg(
+        long = "es-password",
+        env = "PRISM_ES_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+
+    /// API key (the base64 `id:key` form); takes precedence over user and
+    /// password.
+    #[arg(long = "es-api-key", env = "PRISM_ES_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// PEM file with an extra CA certificate to trust.
+    #[arg(long = "es-ca-cert", env = "PRISM_ES_CA_CERT")]
+    pub ca_cert: Option<std::path::PathBuf>,
 }

@@ -26,11 +26,11 @@ pub async fn prepare(client: &EsClient, config: &EsConfig) -> Result<(), EsError
         ))
         .when(|e| !e.is_auth())
         .notify(|e, wait| {
-            warn!(url = %config.url, error = %e, retry_in_ms = wait.as_millis() as u64, "elasticsearch is not reachable; retrying");
+            warn!(url = %config.connection.url, error = %e, retry_in_ms = wait.as_millis() as u64, "elasticsearch is not reachable; retrying");
         })
         .await
         .map_err(|e| refused_or(e, config))?;
-    info!(url = %config.url, %version, "elasticsearch reachable");
+    info!(url = %config.connection.url, %version, "elasticsearch reachable");
     let template = TEMPLATE.replace("select-color-*", &format!("{}-*", config.index_prefix));
     client
         .put_template(&config.index_prefix, template.as_bytes())
@@ -57,7 +57,7 @@ fn refused_or(e: EsError, config: &EsConfig) -> EsError {
         EsError::Config(format!(
             "elasticsearch at {} refused our credentials ({e}); check PRISM_ES_USER / \
              PRISM_ES_PASSWORD / PRISM_ES_API_KEY and the role's index privileges",
-            config.url
+            config.connection.url
         ))
     } else {
         e

@@ -120,7 +120,7 @@ pub struct ItemResult {
     pub error: Option<ItemError>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct ItemError {
     #[serde(rename = "type", default)]
     pub kind: String,

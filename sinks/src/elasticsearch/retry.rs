@@ -4,6 +4,10 @@
 //! missing index) is waited out, credentials it refuses stop the worker, and
 //! only a document the cluster can never take goes to the dead-letter topic.
 
+use serde::Deserialize;
+
+use super::request::ItemError;
+
 /// The fate of one bulk item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ItemOutcome {
@@ -65,14 +69,25 @@ pub fn request_outcome(status: u16, body: &[u8]) -> RequestOutcome {
         200..=299 => RequestOutcome::Items,
         413 => RequestOutcome::Split,
         400 => RequestOutcome::Isolate,
-        403 if contains(body, b"cluster_block_exception") => RequestOutcome::Blocked,
-        401 | 403 => RequestOutcome::Refused,
+        // The same rule as for an item: a write block waits, the rest stops.
+        401 | 403 => match item_outcome(status, &request_error(body).kind) {
+            ItemOutcome::Blocked => RequestOutcome::Blocked,
+            _ => RequestOutcome::Refused,
+        },
         _ => RequestOutcome::Retry,
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+/// `error.type` and `error.reason` of a request-level error answer; empty
+/// where the body is not Elasticsearch's error shape.
+pub fn request_error(body: &[u8]) -> ItemError {
+    #[derive(Deserialize)]
+    struct Answer {
+        error: ItemError,
+    }
+    serde_json::from_slice::<Answer>(body)
+        .map(|answer| answer.error)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

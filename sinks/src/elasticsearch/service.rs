@@ -12,7 +12,7 @@ use tracing::{debug, warn};
 
 use super::client::EsClient;
 use super::request::{BulkResponse, record_of};
-use super::retry::{ItemOutcome, RequestOutcome, item_outcome, request_outcome};
+use super::retry::{ItemOutcome, RequestOutcome, item_outcome, request_error, request_outcome};
 use crate::dlq::DeadLetters;
 use crate::metrics::SinkMetrics;
 
@@ -324,14 +324,19 @@ impl BulkService {
     }
 }
 
-/// `error.type` and `error.reason` of a request-level error answer.
+/// `error.type` and `error.reason` of a request-level error answer, or
+/// what stands in for them.
 fn error_of(body: &[u8]) -> (String, String) {
-    let answer: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    let error = &answer["error"];
-    let kind = error["type"].as_str().unwrap_or("http_400").to_owned();
-    let reason = error["reason"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    let error = request_error(body);
+    let kind = if error.kind.is_empty() {
+        "http_400".to_owned()
+    } else {
+        error.kind
+    };
+    let reason = if error.reason.is_empty() {
+        String::from_utf8_lossy(body).into_owned()
+    } else {
+        error.reason
+    };
     (kind, reason)
 }

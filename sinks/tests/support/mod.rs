@@ -82,7 +82,7 @@ pub fn dead_letter_reason(record: &prism_testkit::Record) -> String {
     record
         .headers
         .iter()
-        .find(|(k, _)| k == "prism-error")
+        .find(|(k, _)| k == prism_sinks::dlq::ERROR_HEADER)
         .map(|(_, v)| v.clone())
         .unwrap_or_default()
 }

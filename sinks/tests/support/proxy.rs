@@ -143,3 +143,13 @@ pub fn docs_in(body: &[u8]) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// A `_bulk` answer that refuses every document of `body` with `status`
+/// and an error of type `kind`.
+pub fn refuse_items(body: &[u8], status: u16, kind: &str, reason: &str) -> Value {
+    let items: Vec<Value> = docs_in(body)
+        .iter()
+        .map(|_| serde_json::json!({"create": {"status": status, "error": {"type": kind, "reason": reason}}}))
+        .collect();
+    serde_json::json!({"errors": true, "items": items})
+}
