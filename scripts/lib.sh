@@ -7,7 +7,6 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"
 
-TANSU_VERSION="0.6.0"
 TRUNK_VERSION="0.21.14"   # 0.22 needs rustc 1.96
 BINARYEN_VERSION="123.0.0" # Debian's binaryen 108 breaks the bundle at run time
 
@@ -28,13 +27,40 @@ ensure_rust() {
   fi
 }
 
-# The Kafka-compatible broker for the no-Docker run and the tests.
-ensure_tansu() {
-  if command -v tansu >/dev/null && tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
-    return
+# Java and Maven, for the engines (Kafka, HDFS, OpenSearch run from Maven
+# Central jars). Debian's JDK 17 and Maven where they are missing.
+ensure_java() {
+  ensure_apt java openjdk-17-jdk-headless
+  ensure_apt mvn maven
+  local v
+  v="$(java -XshowSettings:properties -version 2>&1 | awk -F' = ' '/java.specification.version/ {print $2}')"
+  [ "${v%%.*}" -ge 17 ] 2>/dev/null || die "java on PATH is version $v; the engines need 17 or newer"
+}
+
+# Resolves an engine's jars (engines/NAME/pom.xml, dependencies only) into a
+# cache keyed by the POM's content, once, and prints their directory.
+ENGINES_CACHE="${PRISM_ENGINES_CACHE:-$HOME/.cache/prism/engines}"
+ensure_engine_jars() { # ensure_engine_jars NAME
+  local name="$1" pom="$ROOT/engines/$1/pom.xml" key dir
+  key="$(sha256sum "$pom" | cut -c1-16)"
+  dir="$ENGINES_CACHE/$name-$key"
+  if [ ! -f "$dir/.complete" ]; then
+    ensure_java >&2
+    log "resolving the $name jars from Maven Central (one-off)"
+    rm -rf "$dir.tmp"
+    mvn -B -q -f "$pom" dependency:copy-dependencies -DincludeScope=runtime \
+      -DoutputDirectory="$dir.tmp" >&2 || die "mvn could not resolve $pom"
+    rm -rf "$dir"
+    mv "$dir.tmp" "$dir"
+    touch "$dir/.complete"
   fi
-  log "installing tansu $TANSU_VERSION (one-off, about 15-20 minutes on 2 cores)"
-  cargo install tansu --version "$TANSU_VERSION" --locked --features libsql
+  printf '%s\n' "$dir"
+}
+
+# Apache Kafka's jars (engines/kafka/pom.xml); sets KAFKA_JARS.
+ensure_kafka() {
+  KAFKA_JARS="$(ensure_engine_jars kafka)" || exit 1
+  export KAFKA_JARS
 }
 
 # The page's build tools, all offline-capable: trunk, wasm-bindgen-cli at
@@ -109,21 +135,52 @@ ensure_apt() { # ensure_apt COMMAND PACKAGE
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null
 }
 
-# Starts tansu on 127.0.0.1:PORT with its SQLite file in DIR; sets TANSU_PID.
-start_tansu() { # start_tansu DIR PORT
+# Starts `scripts/engine ARGS...` in the background, in its own session (so
+# a Ctrl-C in the terminal reaches Prism's processes first and the engine
+# stays up until they have flushed), with its output in LOG, and waits up to
+# SECONDS for its `ready` line. Sets ENGINE_PID and ENGINE_ADDRESS.
+start_engine() { # start_engine LOG SECONDS NAME [ARGS...]
+  local out="$1" secs="$2" i
+  shift 2
+  : >"$out"
+  setsid "$ROOT/scripts/engine" "$@" >>"$out" 2>&1 &
+  ENGINE_PID=$!
+  for ((i = 0; i < secs * 10; i++)); do
+    ENGINE_ADDRESS="$(sed -n 's/^ready //p' "$out" | head -n1)"
+    [ -n "$ENGINE_ADDRESS" ] && return 0
+    kill -0 "$ENGINE_PID" 2>/dev/null || die "scripts/engine $1 exited; see $out"
+    sleep 0.1
+  done
+  die "scripts/engine $1 was not ready within $secs s; see $out"
+}
+
+# Starts a single-node Kafka broker on 127.0.0.1:PORT with its data in DIR
+# (kept across runs). Sets KAFKA_PID (the launcher: SIGTERM stops the
+# broker cleanly), KAFKA_JVM (the broker's own process, for kill -9 and CPU
+# figures) and KAFKA_BROKERS.
+start_kafka() { # start_kafka DIR PORT
   local dir="$1" port="$2"
+  port_free "$port" || die "port $port is already in use; set PRISM_KAFKA_PORT to another port"
   mkdir -p "$dir"
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    die "port $port is already in use; set PRISM_KAFKA_PORT to another port"
-  fi
-  # Its own session, so a Ctrl-C in the terminal reaches the producer first
-  # and the broker stays up until the producer has flushed.
-  (cd "$dir" && exec setsid tansu broker \
-      --listener-url "tcp://127.0.0.1:$port" \
-      --advertised-listener-url "tcp://127.0.0.1:$port" \
-      --storage-engine "sqlite://tansu.db" >"$dir/tansu.log" 2>&1) &
-  TANSU_PID=$!
-  wait_for_port "$port" 20 || die "tansu did not start; see $dir/tansu.log"
+  start_engine "$dir/engine.log" 300 kafka --port "$port" --dir "$dir"
+  KAFKA_PID="$ENGINE_PID"
+  KAFKA_BROKERS="$ENGINE_ADDRESS"
+  KAFKA_JVM="$(pgrep -P "$KAFKA_PID" java | head -n1)"
+  [ -n "$KAFKA_JVM" ] || die "no Kafka JVM under scripts/engine ($KAFKA_PID)"
+}
+
+# The Kafka version engines/kafka/pom.xml pins.
+kafka_version() {
+  sed -n 's|.*<kafka.version>\(.*\)</kafka.version>.*|\1|p' "$ROOT/engines/kafka/pom.xml"
+}
+
+# CPU seconds (user + system) a process has used so far.
+cpu_s() { # cpu_s PID
+  awk -v t="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / t}' "/proc/$1/stat"
+}
+
+port_free() { # port_free PORT
+  ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
 # Runs a worker and starts it again whenever it exits with an error (a
@@ -142,6 +199,30 @@ supervise() { # supervise NAME COMMAND...
     log "$name exited with an error; starting it again in 2 s"
     sleep 2
   done
+}
+
+# Waits until FILE contains TEXT; fails when SECONDS pass or process PID
+# exits first.
+wait_for_log() { # wait_for_log FILE TEXT SECONDS PID
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do
+    grep -qF -- "$2" "$1" 2>/dev/null && return 0
+    kill -0 "$4" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# SIGTERM, then SIGKILL if PID has not exited within SECONDS.
+stop_process() { # stop_process PID SECONDS
+  local i
+  kill -TERM "$1" 2>/dev/null || return 0
+  for ((i = 0; i < $2 * 10; i++)); do
+    kill -0 "$1" 2>/dev/null || { wait "$1" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
 }
 
 wait_for_port() { # wait_for_port PORT SECONDS

@@ -1,11 +1,11 @@
-//! `prism-server` as a real process against a real broker (tansu), read back
+//! `prism-server` as a real process against a real broker (Apache Kafka), read back
 //! with a plain rdkafka consumer.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use prism_event::EnrichedEvent;
-use prism_testkit::{Producer, Record, Tansu, read_all, read_records, topic_partitions, unique};
+use prism_testkit::{Kafka, Producer, Record, read_all, read_records, topic_partitions, unique};
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
@@ -69,9 +69,9 @@ fn post(client: &Client, server: &Producer, body: &Value) -> reqwest::blocking::
 
 #[test]
 fn a_posted_event_is_read_back_from_kafka_enriched() {
-    let tansu = Tansu::start();
+    let kafka = Kafka::shared();
     let topic = unique("select-color");
-    let server = start_server(&tansu.brokers(), &topic, &[]);
+    let server = start_server(&kafka.brokers(), &topic, &[]);
     let sent = event("Kim Minji", "indigo");
 
     let res = post(&client(), &server, &sent);
@@ -79,7 +79,7 @@ fn a_posted_event_is_read_back_from_kafka_enriched() {
     let answer: Value = res.json().unwrap();
     assert_eq!(answer["event_id"], sent["event_id"]);
 
-    let records = read_records(&tansu.brokers(), &topic, 1, Duration::from_secs(30));
+    let records = read_records(&kafka.brokers(), &topic, 1, Duration::from_secs(30));
     assert_eq!(records.len(), 1);
     let got: EnrichedEvent = serde_json::from_slice(&records[0].payload).unwrap();
     assert_eq!(got.event_id.to_string(), sent["event_id"].as_str().unwrap());
@@ -98,9 +98,9 @@ fn a_posted_event_is_read_back_from_kafka_enriched() {
 
 #[test]
 fn a_hundred_posts_land_once_each_spread_over_both_partitions() {
-    let tansu = Tansu::start();
+    let kafka = Kafka::shared();
     let topic = unique("select-color");
-    let server = start_server(&tansu.brokers(), &topic, &[]);
+    let server = start_server(&kafka.brokers(), &topic, &[]);
     let colors = [
         "red", "orange", "yellow", "green", "blue", "indigo", "violet",
     ];
@@ -128,7 +128,7 @@ fn a_hundred_posts_land_once_each_spread_over_both_partitions() {
             .collect()
     });
 
-    let records = read_records(&tansu.brokers(), &topic, 100, Duration::from_secs(60));
+    let records = read_records(&kafka.brokers(), &topic, 100, Duration::from_secs(60));
     let mut per_partition = BTreeMap::new();
     let mut seen = HashSet::new();
     for r in &records {
@@ -148,24 +148,24 @@ fn a_hundred_posts_land_once_each_spread_over_both_partitions() {
 
 #[test]
 fn the_topic_is_created_with_two_partitions_and_a_second_start_is_a_no_op() {
-    let tansu = Tansu::start();
+    let kafka = Kafka::shared();
     let topic = unique("select-color");
-    assert_eq!(topic_partitions(&tansu.brokers(), &topic), None);
+    assert_eq!(topic_partitions(&kafka.brokers(), &topic), None);
 
-    let mut first = start_server(&tansu.brokers(), &topic, &[]);
-    assert_eq!(topic_partitions(&tansu.brokers(), &topic), Some(2));
+    let mut first = start_server(&kafka.brokers(), &topic, &[]);
+    assert_eq!(topic_partitions(&kafka.brokers(), &topic), Some(2));
     assert!(
         first.process.terminate(Duration::from_secs(20)),
         "clean exit on SIGTERM"
     );
 
-    let second = start_server(&tansu.brokers(), &topic, &[]);
+    let second = start_server(&kafka.brokers(), &topic, &[]);
     let ready = client()
         .get(format!("{}/readyz", second.url))
         .send()
         .unwrap();
     assert_eq!(ready.status(), 200);
-    assert_eq!(topic_partitions(&tansu.brokers(), &topic), Some(2));
+    assert_eq!(topic_partitions(&kafka.brokers(), &topic), Some(2));
     assert!(
         second.process.output().contains("topic already exists"),
         "{}",
@@ -194,18 +194,18 @@ fn first(
 
 #[test]
 fn a_killed_broker_gives_503_at_once_and_a_restarted_one_202_within_two_seconds() {
-    let mut tansu = Tansu::start();
+    let kafka = Kafka::start();
     let topic = unique("select-color");
     // The default delivery timeout (5 s): the 503 must come from knowing the
     // brokers are down, not from waiting it out.
-    let mut server = start_server(&tansu.brokers(), &topic, &[]);
+    let mut server = start_server(&kafka.brokers(), &topic, &[]);
     let client = client();
     assert_eq!(
         post(&client, &server, &event("before", "red")).status(),
         202
     );
 
-    tansu.stop();
+    kafka.stop();
     let (took, res) = first(&client, &server, 503, Duration::from_secs(10))
         .expect("a 503 while the broker is down");
     eprintln!("first 503 {took:?} after the broker was killed");
@@ -239,7 +239,7 @@ fn a_killed_broker_gives_503_at_once_and_a_restarted_one_202_within_two_seconds(
     assert_eq!(health.status(), 200);
     assert!(server.process.is_running(), "the server must stay up");
 
-    tansu.restart();
+    kafka.restart();
     let after = event("after", "yellow");
     let (took, _) = first(&client, &server, 202, Duration::from_secs(30))
         .expect("accepted again once the broker is back");
@@ -256,7 +256,7 @@ fn a_killed_broker_gives_503_at_once_and_a_restarted_one_202_within_two_seconds(
     );
 
     let names: HashSet<String> = names(&read_records(
-        &tansu.brokers(),
+        &kafka.brokers(),
         &topic,
         3,
         Duration::from_secs(30),
@@ -274,10 +274,10 @@ fn a_killed_broker_gives_503_at_once_and_a_restarted_one_202_within_two_seconds(
 /// the delivery bound, and no longer.
 #[test]
 fn a_hung_broker_gives_503_after_the_delivery_bound() {
-    let tansu = Tansu::start();
+    let kafka = Kafka::start();
     let topic = unique("select-color");
     let server = start_server(
-        &tansu.brokers(),
+        &kafka.brokers(),
         &topic,
         &[("PRISM_DELIVERY_TIMEOUT_MS", "2000")],
     );
@@ -286,11 +286,11 @@ fn a_hung_broker_gives_503_after_the_delivery_bound() {
         post(&client, &server, &event("before", "red")).status(),
         202
     );
-    tansu.signal("-STOP");
+    kafka.signal("-STOP");
     let started = Instant::now();
     let res = post(&client, &server, &event("during", "orange"));
     let took = started.elapsed();
-    tansu.signal("-CONT");
+    kafka.signal("-CONT");
     let status = res.status();
     assert_eq!(
         status,
@@ -306,9 +306,9 @@ fn a_hung_broker_gives_503_after_the_delivery_bound() {
 
 #[test]
 fn a_retried_event_is_one_record_in_the_topic_through_either_endpoint() {
-    let tansu = Tansu::start();
+    let kafka = Kafka::shared();
     let topic = unique("select-color");
-    let server = start_server(&tansu.brokers(), &topic, &[]);
+    let server = start_server(&kafka.brokers(), &topic, &[]);
     let client = client();
     let (first, second) = (event("first", "red"), event("second", "blue"));
     for _ in 0..2 {
@@ -329,7 +329,7 @@ fn a_retried_event_is_one_record_in_the_topic_through_either_endpoint() {
     batch(json!([second]));
     assert_eq!(post(&client, &server, &second).status(), 202);
 
-    let names = names(&read_all(&tansu.brokers(), &topic, Duration::from_secs(30)));
+    let names = names(&read_all(&kafka.brokers(), &topic, Duration::from_secs(30)));
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(sorted, ["first", "second"], "{names:?}");

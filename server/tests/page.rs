@@ -1,6 +1,6 @@
 //! The page end to end: built by Trunk, served by `prism-server`, driven in
 //! headless Chromium through chromedriver, with events read back from a
-//! real broker (tansu).
+//! real broker (Apache Kafka).
 //!
 //! Needs `dist/` (`trunk build --release`, which `scripts/test` runs first).
 
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use fantoccini::Locator;
-use prism_testkit::{ChromeDriver, Tansu, unique};
+use prism_testkit::{ChromeDriver, Kafka, unique};
 
 #[path = "support/page.rs"]
 mod page_support;
@@ -17,9 +17,9 @@ use page_support::*;
 
 #[test]
 fn a_click_in_the_page_lands_in_kafka_with_what_the_browser_reports() {
-    let tansu = Tansu::start();
+    let kafka = Kafka::shared();
     let topic = unique("select-color");
-    let server = start_server(&tansu, &topic, &[]);
+    let server = start_server(&kafka, &topic, &[]);
     let driver = ChromeDriver::start();
     runtime().block_on(async {
         let page = browser(&driver).await;
@@ -55,7 +55,7 @@ fn a_click_in_the_page_lands_in_kafka_with_what_the_browser_reports() {
         let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/prism-page.png");
         std::fs::write(&shot, screenshot).unwrap();
 
-        let events = records_of(&tansu, &topic, 1, Duration::from_secs(30));
+        let events = records_of(&kafka, &topic, 1, Duration::from_secs(30));
         assert_eq!(events.len(), 1);
         let e = &events[0];
         assert_eq!(e.name, "Kim Minji");
@@ -92,9 +92,9 @@ fn a_click_in_the_page_lands_in_kafka_with_what_the_browser_reports() {
 
 #[test]
 fn a_markup_name_is_shown_as_text_and_arrives_unchanged() {
-    let tansu = Tansu::start();
+    let kafka = Kafka::shared();
     let topic = unique("select-color");
-    let server = start_server(&tansu, &topic, &[]);
+    let server = start_server(&kafka, &topic, &[]);
     let driver = ChromeDriver::start();
     runtime().block_on(async {
         let page = browser(&driver).await;
@@ -110,7 +110,7 @@ fn a_markup_name_is_shown_as_text_and_arrives_unchanged() {
         let images = page.find_all(Locator::Css("main img")).await.unwrap();
         assert!(images.is_empty(), "the name became markup");
 
-        let events = records_of(&tansu, &topic, 1, Duration::from_secs(30));
+        let events = records_of(&kafka, &topic, 1, Duration::from_secs(30));
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].name, name);
         page.close().await.unwrap();
@@ -119,10 +119,10 @@ fn a_markup_name_is_shown_as_text_and_arrives_unchanged() {
 
 #[test]
 fn a_click_while_the_broker_is_down_is_queued_and_arrives_exactly_once() {
-    let mut tansu = Tansu::start();
+    let kafka = Kafka::start();
     let topic = unique("select-color");
     let server = start_server(
-        &tansu,
+        &kafka,
         &topic,
         &[
             ("PRISM_DELIVERY_TIMEOUT_MS", "2000"),
@@ -138,7 +138,7 @@ fn a_click_while_the_broker_is_down_is_queued_and_arrives_exactly_once() {
         type_name_and_press(&page, "before", "red").await;
         wait_for_status(&page, Duration::from_secs(20), |t| t.contains("before")).await;
 
-        tansu.stop();
+        kafka.stop();
         let name = page
             .find(Locator::Css("[data-testid='name']"))
             .await
@@ -168,7 +168,7 @@ fn a_click_while_the_broker_is_down_is_queued_and_arrives_exactly_once() {
             "the click is kept in localStorage: {stored}"
         );
 
-        tansu.restart();
+        kafka.restart();
         let status = wait_for_status(&page, Duration::from_secs(60), |t| {
             t.contains("during the outage")
         })
@@ -178,7 +178,7 @@ fn a_click_while_the_broker_is_down_is_queued_and_arrives_exactly_once() {
             "the queued click was delivered: {status:?}"
         );
 
-        let events = records_of(&tansu, &topic, 3, Duration::from_secs(15));
+        let events = records_of(&kafka, &topic, 3, Duration::from_secs(15));
         let during: Vec<_> = events
             .iter()
             .filter(|e| e.name == "during the outage")

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use fantoccini::Locator;
-use prism_testkit::{ChromeDriver, Producer, Tansu, unique};
+use prism_testkit::{ChromeDriver, Kafka, Producer, unique};
 
 #[path = "support/api_proxy.rs"]
 mod api_proxy;
@@ -20,7 +20,7 @@ use page_support::*;
 /// What each test runs against: a broker and a fresh topic, the server,
 /// the proxy in front of it on `host`, and chromedriver.
 struct Stage {
-    tansu: Tansu,
+    kafka: std::sync::Arc<Kafka>,
     topic: String,
     server: Producer,
     proxy: ApiProxy,
@@ -29,12 +29,12 @@ struct Stage {
 
 impl Stage {
     fn new(host: &str) -> Self {
-        let tansu = Tansu::start();
+        let kafka = Kafka::shared();
         let topic = unique("select-color");
-        let server = start_server(&tansu, &topic, &[]);
+        let server = start_server(&kafka, &topic, &[]);
         let proxy = ApiProxy::start(&server.url, host);
         Self {
-            tansu,
+            kafka,
             topic,
             server,
             proxy,
@@ -112,7 +112,7 @@ fn two_tabs_one_closed(host: &str, web_locks: bool) {
         })
         .await;
         assert_eq!(
-            names_in_topic(&st.tansu, &st.topic, 2),
+            names_in_topic(&st.kafka, &st.topic, 2),
             ["first tab", "second tab"],
             "each press exactly once"
         );
@@ -143,7 +143,7 @@ fn a_reload_during_a_hung_request_delivers_the_press_once_after_the_reload() {
             outbox_len(&page).await == 0
         })
         .await;
-        assert_eq!(names_in_topic(&st.tansu, &st.topic, 1), ["hung"]);
+        assert_eq!(names_in_topic(&st.kafka, &st.topic, 1), ["hung"]);
         let tally = page
             .find(Locator::Css("[data-testid='tally-green']"))
             .await
@@ -183,7 +183,7 @@ fn a_damaged_entry_in_storage_does_not_stop_the_others() {
         .unwrap();
         page.refresh().await.unwrap();
         assert_eq!(
-            names_in_topic(&st.tansu, &st.topic, 2),
+            names_in_topic(&st.kafka, &st.topic, 2),
             ["kept one", "kept two"]
         );
         wait_in_page(Duration::from_secs(10), "an empty outbox", || async {
@@ -224,7 +224,7 @@ fn a_200_that_is_not_the_producer_s_answer_is_not_a_delivery() {
             "status line: {status:?}"
         );
         assert_eq!(outbox_len(&page).await, 0);
-        assert_eq!(names_in_topic(&st.tansu, &st.topic, 1), ["behind a portal"]);
+        assert_eq!(names_in_topic(&st.kafka, &st.topic, 1), ["behind a portal"]);
         assert!(tally.text().await.unwrap().ends_with('1'));
         page.close().await.unwrap();
     });

@@ -9,8 +9,8 @@ use tracing::{info, warn};
 
 use crate::metrics::SinkMetrics;
 
-/// Serves `/metrics`, `/healthz` (process up) and `/readyz` (the target
-/// accepts writes) until the process ends.
+/// Serves `/metrics`, `/healthz` (process up) and `/readyz` (a broker is
+/// connected and the target accepts writes) until the process ends.
 pub async fn serve(bind: &str, metrics: Arc<SinkMetrics>) -> std::io::Result<()> {
     let app = Router::new()
         .route("/metrics", get(render))
@@ -42,10 +42,12 @@ async fn render(State(metrics): State<Arc<SinkMetrics>>) -> impl IntoResponse {
     }
 }
 
+/// Ready while the worker can load: a broker to read from and a target to
+/// write to.
 async fn ready(State(metrics): State<Arc<SinkMetrics>>) -> impl IntoResponse {
-    if metrics.target_up.get() == 1 {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "target unavailable")
+    match (metrics.kafka_up.get(), metrics.target_up.get()) {
+        (1, 1) => (StatusCode::OK, "ready"),
+        (1, _) => (StatusCode::SERVICE_UNAVAILABLE, "target unavailable"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "no Kafka broker reachable"),
     }
 }

@@ -14,6 +14,7 @@ pub struct SinkMetrics {
     pub batch_seconds: Histogram,
     pub lag: IntGaugeVec,
     pub target_up: IntGauge,
+    pub kafka_up: IntGauge,
     pub pending: IntGauge,
     pub fenced: IntCounter,
 }
@@ -48,6 +49,10 @@ impl SinkMetrics {
             &["partition"],
         )?;
         let target_up = IntGauge::new("target_up", "1 while the target accepts writes")?;
+        let kafka_up = IntGauge::new(
+            "kafka_up",
+            "1 while at least one broker of the cluster is connected",
+        )?;
         let pending = IntGauge::new(
             "records_pending",
             "Records read from Kafka and not yet handed to the target",
@@ -63,9 +68,11 @@ impl SinkMetrics {
         registry.register(Box::new(batch_seconds.clone()))?;
         registry.register(Box::new(lag.clone()))?;
         registry.register(Box::new(target_up.clone()))?;
+        registry.register(Box::new(kafka_up.clone()))?;
         registry.register(Box::new(pending.clone()))?;
         registry.register(Box::new(fenced.clone()))?;
         target_up.set(1);
+        kafka_up.set(1);
         Ok(Self {
             registry,
             consumed,
@@ -75,6 +82,7 @@ impl SinkMetrics {
             batch_seconds,
             lag,
             target_up,
+            kafka_up,
             pending,
             fenced,
         })

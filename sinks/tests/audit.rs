@@ -1,4 +1,4 @@
-//! `prism-audit` against what the real sinks wrote: tansu, a lake
+//! `prism-audit` against what the real sinks wrote: Apache Kafka, a lake
 //! directory and osmem-server, three past hours of events. A clean run
 //! reports nothing missing; then a lake file is deleted in one hour,
 //! documents in another, and a line duplicated (plus one the topic never
@@ -57,7 +57,7 @@ impl Pipeline {
                 (ms, serde_json::to_vec(e).unwrap())
             })
             .collect();
-        produce_at(&s.tansu.brokers(), &s.topic, &records);
+        produce_at(&s.kafka.brokers(), &s.topic, &records);
         let target = format!("file://{}", lake.path().display());
         let hdfs_group = format!("{}-hdfs", s.group);
         let es_group = format!("{}-es", s.group);

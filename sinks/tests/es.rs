@@ -1,5 +1,5 @@
 //! `prism-es-sink` as a real process against osmem-server (a real
-//! Elasticsearch-API server) and tansu; faults that no real server produces
+//! Elasticsearch-API server) and Apache Kafka; faults that no real server produces
 //! on demand come from a scripted proxy in front of osmem.
 
 use std::collections::HashMap;
@@ -25,7 +25,7 @@ fn events_posted_through_the_producer_become_one_document_each_even_when_retried
     let _sink = s.start_sink(s.osmem.url(), &[]);
     let server = Producer::start(
         &workspace_bin("prism-server"),
-        &s.tansu.brokers(),
+        &s.kafka.brokers(),
         &s.topic,
         &[],
     );
@@ -142,7 +142,7 @@ fn a_record_the_mapping_refuses_is_dead_lettered_and_the_rest_indexed_by_event_d
         serde_json::to_value(event(9, datetime!(2026-11-21 00:00:01 UTC))).unwrap();
     surprise["surprise"] = json!("a field nobody mapped");
     payloads.insert(2, serde_json::to_vec(&surprise).unwrap());
-    produce(&s.tansu.brokers(), &s.topic, &payloads);
+    produce(&s.kafka.brokers(), &s.topic, &payloads);
 
     assert_eq!(s.wait_for_count(5, Duration::from_secs(60)), 5);
     s.assert_one_document_each(&sent);
@@ -154,7 +154,7 @@ fn a_record_the_mapping_refuses_is_dead_lettered_and_the_rest_indexed_by_event_d
         s.doc_ids()
     );
 
-    let dead = read_records(&s.tansu.brokers(), &s.dlq(), 1, Duration::from_secs(30));
+    let dead = read_records(&s.kafka.brokers(), &s.dlq(), 1, Duration::from_secs(30));
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].payload, payloads[2], "the original record");
     let reason = dead_letter_reason(&dead[0]);
@@ -254,7 +254,7 @@ fn an_item_refused_with_400_is_dead_lettered_not_retried() {
     let mut sent = now_events(10);
     sent[3].name = "refuse me".into();
     s.produce(&sent);
-    let dead = read_records(&s.tansu.brokers(), &s.dlq(), 1, Duration::from_secs(60));
+    let dead = read_records(&s.kafka.brokers(), &s.dlq(), 1, Duration::from_secs(60));
     assert_eq!(dead.len(), 1);
     let refused: EnrichedEvent = serde_json::from_slice(&dead[0].payload).unwrap();
     assert_eq!(refused.event_id, sent[3].event_id);
@@ -288,9 +288,9 @@ fn kill_9_five_times_mid_stream_indexes_every_event_exactly_once() {
         for round in 0..5u64 {
             let mut sink = s.start_sink(s.osmem.url(), &env);
             // Mid-stream: once this worker has written (its group formed and
-            // handed it partitions), or once nothing is left to write. A
-            // fixed delay killed slow starters mid-join, which tansu 0.6's
-            // coordinator can take minutes to recover from.
+            // handed it partitions), or once nothing is left to write, so
+            // each kill lands while the worker is loading, not while it is
+            // still joining.
             wait_until(
                 &format!("round {round}: a write"),
                 Duration::from_secs(60),

@@ -1,7 +1,7 @@
 //! `prism-es-sink` against the cluster states that are not "healthy", as
 //! Elasticsearch documents them: a write block, a missing index, credentials
 //! it refuses, a `_bulk` body refused whole, items failing for a long time;
-//! and a retry of one event that crosses midnight. Real processes (tansu,
+//! and a retry of one event that crosses midnight. Real processes (Apache Kafka,
 //! osmem-server); the faults osmem cannot produce come from the scripted
 //! proxy in front of it. None of them may put a good document in the
 //! dead-letter topic.
@@ -23,7 +23,7 @@ use support::{dead_letter_reason, event, eventually, get, metric, now_events};
 
 /// A `_bulk` answer refusing every document of `body` with `status`.
 fn dead_letters(s: &Search) -> Vec<prism_testkit::Record> {
-    read_all(&s.tansu.brokers(), &s.dlq(), Duration::from_secs(30))
+    read_all(&s.kafka.brokers(), &s.dlq(), Duration::from_secs(30))
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! `prism-hdfs-sink` as a real process: tansu for Kafka, a temporary
+//! `prism-hdfs-sink` as a real process: Apache Kafka, a temporary
 //! directory for the lake.
 
 use std::time::{Duration, Instant};
@@ -203,12 +203,12 @@ fn a_poison_record_goes_to_the_dead_letter_topic_and_the_flow_continues() {
         br#"{"schema_version":1,"name":"no id"}"#.to_vec(),
         serde_json::to_vec(&good[1]).unwrap(),
     ];
-    produce(&s.tansu.brokers(), &s.topic, &payloads);
+    produce(&s.kafka.brokers(), &s.topic, &payloads);
     assert_eq!(s.wait_for_events(2, Duration::from_secs(30)), 2);
     assert_exactly_once(&good, &s.events());
 
     let dead = read_records(
-        &s.tansu.brokers(),
+        &s.kafka.brokers(),
         &format!("{}-dlq", s.topic),
         2,
         Duration::from_secs(30),

@@ -218,12 +218,12 @@ fn recovery_ignores_files_older_than_the_records_it_reads_again() {
 
 #[test]
 fn a_stop_with_the_broker_gone_takes_at_most_the_shutdown_budget() {
-    let mut s = Lake::new();
+    let s = Lake::with_own_broker();
     let mut sink = s.start_sink(&[]);
     let sent = now_events(50);
     s.produce(&sent);
     assert_eq!(s.wait_for_events(50, Duration::from_secs(30)), 50);
-    s.s.tansu.stop();
+    s.s.kafka.stop();
     std::thread::sleep(Duration::from_secs(1));
     let asked = Instant::now();
     let clean = sink.process.terminate(Duration::from_secs(20));
@@ -232,6 +232,36 @@ fn a_stop_with_the_broker_gone_takes_at_most_the_shutdown_budget() {
         clean && took < Duration::from_secs(12),
         "stopped cleanly: {clean}, after {took:?} (budget 10 s)"
     );
+}
+
+/// Readiness covers both ends of a sink: with no broker to read from it
+/// loads nothing, and says so; once a broker answers again it is ready and
+/// loads what came meanwhile.
+#[test]
+fn readiness_is_503_while_the_broker_is_down_and_200_once_it_is_back() {
+    let s = Lake::with_own_broker();
+    let sink = s.start_sink(&[]);
+    s.produce(&now_events(20));
+    assert_eq!(s.wait_for_events(20, Duration::from_secs(30)), 20);
+    assert_eq!(sink.readyz(), 200);
+    assert_eq!(sink.metric("prism_sink_kafka_up"), 1.0);
+
+    s.s.kafka.stop();
+    wait_until(
+        "readyz 503 with the broker down",
+        Duration::from_secs(30),
+        || sink.readyz() == 503,
+    );
+    assert_eq!(sink.metric("prism_sink_kafka_up"), 0.0);
+
+    s.s.kafka.restart();
+    wait_until(
+        "readyz 200 with the broker back",
+        Duration::from_secs(30),
+        || sink.readyz() == 200,
+    );
+    s.produce(&now_events(20));
+    assert_eq!(s.wait_for_events(40, Duration::from_secs(60)), 40);
 }
 
 #[test]

@@ -1,17 +1,20 @@
-//! Real programs for integration tests: a tansu broker on a free port with
-//! its own SQLite file, child processes that are killed when dropped, and a
-//! plain rdkafka consumer to read topics back, `prism-server` as a process,
-//! and chromedriver for browser tests.
+//! Real programs for integration tests: Apache Kafka (one node or a
+//! cluster, through `scripts/engine`), child processes that are killed when
+//! dropped or when the test binary exits, a plain rdkafka consumer to read
+//! topics back, `prism-server` as a process, and chromedriver for browser
+//! tests.
 //!
 //! Tests fail loudly when a needed program is missing; they never skip.
 
+mod broker;
 mod chrome;
 mod kafka;
 mod osmem;
 mod process;
 mod producer;
-mod tansu;
+mod tools;
 
+pub use broker::{Kafka, engine_script};
 pub use chrome::{CHROMIUM_ARGS, ChromeDriver};
 pub use kafka::{
     Record, create_topic, produce, produce_at, produce_to, read_all, read_records, topic_partitions,
@@ -19,7 +22,7 @@ pub use kafka::{
 pub use osmem::{Osmem, workspace_bin};
 pub use process::{ChildProcess, free_port, wait_for_port};
 pub use producer::Producer;
-pub use tansu::Tansu;
+pub use tools::{PartitionState, TopicState, describe_topic, kafka_tool};
 
 /// A name nobody else in this test run uses: topics and consumer groups are
 /// fresh per test so tests never see each other's data.

@@ -1,6 +1,8 @@
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The first file called `name` in a `PATH` directory.
@@ -16,6 +18,11 @@ pub(crate) fn on_path(name: &str) -> Option<std::path::PathBuf> {
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     listener.local_addr().expect("local address").port()
+}
+
+/// Whether `port` on 127.0.0.1 can be bound right now.
+pub(crate) fn port_is_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
 /// Waits until something accepts TCP connections on `port`.
@@ -40,16 +47,16 @@ pub struct ChildProcess {
 }
 
 impl ChildProcess {
-    /// Starts `command`, sending stdout and stderr to `log`.
-    pub fn spawn(name: &str, mut command: Command, log: &Path) -> Self {
+    /// Starts `command`, sending stdout and stderr to `log`. The process is
+    /// killed when the test binary exits, however it exits: engines shared
+    /// by a whole test binary live in statics, which are never dropped.
+    pub fn spawn(name: &str, command: Command, log: &Path) -> Self {
         let out = std::fs::File::create(log).expect("create a log file");
         let err = out.try_clone().expect("clone the log file handle");
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name} ({command:?}): {e}"));
+        let mut command = dies_with_parent(&command);
+        command.stdin(Stdio::null()).stdout(out).stderr(err);
+        let child = spawn_from_lasting_thread(command)
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         Self {
             name: name.to_owned(),
             child: Some(child),
@@ -110,9 +117,13 @@ impl ChildProcess {
     /// SIGTERM, then waits up to `timeout` for a clean exit; returns whether
     /// it exited successfully in time (it is killed otherwise).
     pub fn terminate(&mut self, timeout: Duration) -> bool {
-        let Some(mut child) = self.child.take() else {
-            return false;
-        };
+        self.stop(timeout).is_some_and(|s| s.success())
+    }
+
+    /// SIGTERM, then waits up to `timeout` for the process to exit; its exit
+    /// status, or `None` if it had to be killed.
+    pub fn stop(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(child.id().to_string())
@@ -120,13 +131,13 @@ impl ChildProcess {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
-                return status.success();
+                return Some(status);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = child.kill();
         let _ = child.wait();
-        false
+        None
     }
 }
 
@@ -137,4 +148,52 @@ impl Drop for ChildProcess {
             eprintln!("----- output of {} -----\n{}", self.name, self.output());
         }
     }
+}
+
+/// `command` run through util-linux's `setpriv --pdeathsig KILL`: the kernel
+/// kills it when the thread that spawned it ends.
+fn dies_with_parent(command: &Command) -> Command {
+    let mut wrapped = Command::new("setpriv");
+    wrapped
+        .args(["--pdeathsig", "KILL", "--"])
+        .arg(command.get_program())
+        .args(command.get_args());
+    if let Some(dir) = command.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(v) => wrapped.env(key, v),
+            None => wrapped.env_remove(key),
+        };
+    }
+    wrapped
+}
+
+type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
+
+/// Spawns `command` from one thread that lives as long as the test binary:
+/// the parent-death signal fires when the spawning *thread* ends, and each
+/// test runs on a thread of its own.
+fn spawn_from_lasting_thread(command: Command) -> std::io::Result<Child> {
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("testkit-spawner".into())
+            .spawn(move || {
+                for (mut command, reply) in rx {
+                    let _ = reply.send(command.spawn());
+                }
+            })
+            .expect("start the spawner thread");
+        Mutex::new(tx)
+    });
+    let (reply, answer) = mpsc::channel();
+    spawner
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .send((command, reply))
+        .expect("the spawner thread runs");
+    answer.recv().expect("the spawner thread answers")
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use prism_event::EnrichedEvent;
-use prism_testkit::{ChromeDriver, Producer, Tansu, read_records};
+use prism_testkit::{ChromeDriver, Kafka, Producer, read_records};
 
 pub fn dist() -> PathBuf {
     let dist = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist");
@@ -21,13 +21,13 @@ pub fn dist() -> PathBuf {
     dist
 }
 
-pub fn start_server(tansu: &Tansu, topic: &str, extra: &[(&str, &str)]) -> Producer {
+pub fn start_server(kafka: &Kafka, topic: &str, extra: &[(&str, &str)]) -> Producer {
     let dist = dist().display().to_string();
     let mut env = vec![("PRISM_STATIC_DIR", dist.as_str())];
     env.extend_from_slice(extra);
     Producer::start(
         env!("CARGO_BIN_EXE_prism-server").as_ref(),
-        &tansu.brokers(),
+        &kafka.brokers(),
         topic,
         &env,
     )
@@ -97,12 +97,12 @@ pub async fn class_of_status(page: &Client) -> String {
 }
 
 pub fn records_of(
-    tansu: &Tansu,
+    kafka: &Kafka,
     topic: &str,
     expected: usize,
     timeout: Duration,
 ) -> Vec<EnrichedEvent> {
-    read_records(&tansu.brokers(), topic, expected, timeout)
+    read_records(&kafka.brokers(), topic, expected, timeout)
         .iter()
         .map(|r| serde_json::from_slice(&r.payload).expect("an enriched event"))
         .collect()
@@ -136,11 +136,11 @@ where
 /// Every record in the topic, once the page has nothing left to send:
 /// reads until `at_least` arrived, then for a moment more, so a duplicate
 /// on its way is counted too.
-pub fn names_in_topic(tansu: &Tansu, topic: &str, at_least: usize) -> Vec<String> {
-    let first = records_of(tansu, topic, at_least, Duration::from_secs(60));
+pub fn names_in_topic(kafka: &Kafka, topic: &str, at_least: usize) -> Vec<String> {
+    let first = records_of(kafka, topic, at_least, Duration::from_secs(60));
     let first: Vec<&str> = first.iter().map(|e| e.name.as_str()).collect();
     assert!(first.len() >= at_least, "only {first:?} in the topic");
-    let mut names: Vec<String> = records_of(tansu, topic, at_least + 1, Duration::from_secs(3))
+    let mut names: Vec<String> = records_of(kafka, topic, at_least + 1, Duration::from_secs(3))
         .into_iter()
         .map(|e| e.name)
         .collect();

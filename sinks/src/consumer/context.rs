@@ -160,6 +160,7 @@ impl ClientContext for LoopContext {
                 }
             }
         }
+        self.metrics.kafka_up.set(i64::from(broker_up));
         let join_state = stats.cgrp.map(|g| g.join_state).unwrap_or_default();
         if let Ok(mut progress) = self.progress.lock() {
             progress.lagging_since = since(lag > 0, progress.lagging_since);

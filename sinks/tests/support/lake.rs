@@ -47,9 +47,19 @@ impl Drop for Vanished {
 }
 
 impl Lake {
+    /// A lake loaded from the broker this test binary shares.
     pub fn new() -> Self {
+        Self::on(Scenario::new("prism-hdfs"))
+    }
+
+    /// A lake loaded from a broker of its own, for a test that stops it.
+    pub fn with_own_broker() -> Self {
+        Self::on(Scenario::with_own_broker("prism-hdfs"))
+    }
+
+    fn on(s: Scenario) -> Self {
         Self {
-            s: Scenario::new("prism-hdfs"),
+            s,
             lake: tempfile::tempdir().unwrap(),
         }
     }

@@ -2,16 +2,18 @@
 #![allow(dead_code)]
 
 pub mod lake;
+pub mod load;
 pub mod proxy;
 pub mod search;
 
 use std::collections::HashMap;
 use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use prism_event::{Device, EnrichedEvent, Navigator, Software, UserAgent};
-use prism_testkit::{ChildProcess, Tansu, create_topic, free_port, produce, produce_to, unique};
+use prism_testkit::{ChildProcess, Kafka, create_topic, free_port, produce, produce_to, unique};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -170,10 +172,10 @@ impl Sink {
     }
 }
 
-/// What every sink scenario shares: a tansu broker, a fresh topic with two
+/// What every sink scenario shares: a Kafka broker, a fresh topic with two
 /// partitions and a fresh group, and a directory for the workers' logs.
 pub struct Scenario {
-    pub tansu: Tansu,
+    pub kafka: Arc<Kafka>,
     pub topic: String,
     pub group: String,
     logs: tempfile::TempDir,
@@ -181,12 +183,28 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// A scenario on the broker this test binary shares.
     pub fn new(group: &str) -> Self {
-        let tansu = Tansu::start();
+        Self::on(Kafka::shared(), group)
+    }
+
+    /// A scenario on a broker of its own, for a test that stops it.
+    pub fn with_own_broker(group: &str) -> Self {
+        Self::on(Arc::new(Kafka::start()), group)
+    }
+
+    pub fn on(kafka: Arc<Kafka>, group: &str) -> Self {
+        let s = Self::for_server(kafka, group);
+        create_topic(&s.kafka.brokers(), &s.topic, 2);
+        s
+    }
+
+    /// A scenario whose topic does not exist yet: `prism-server` creates it
+    /// with its own partition and replication rule.
+    pub fn for_server(kafka: Arc<Kafka>, group: &str) -> Self {
         let topic = unique("select-color");
-        create_topic(&tansu.brokers(), &topic, 2);
         Self {
-            tansu,
+            kafka,
             topic,
             group: unique(group),
             logs: tempfile::tempdir().unwrap(),
@@ -206,7 +224,7 @@ impl Scenario {
         let port = free_port();
         let mut command = Command::new(sink_bin(bin));
         command
-            .env("PRISM_KAFKA_BROKERS", self.tansu.brokers())
+            .env("PRISM_KAFKA_BROKERS", self.kafka.brokers())
             .env("PRISM_TOPIC", &self.topic)
             .env("PRISM_DLQ_TOPIC", self.dlq())
             .env("PRISM_GROUP", &self.group)
@@ -233,7 +251,7 @@ impl Scenario {
             .iter()
             .map(|e| serde_json::to_vec(e).unwrap())
             .collect();
-        produce(&self.tansu.brokers(), &self.topic, &payloads);
+        produce(&self.kafka.brokers(), &self.topic, &payloads);
     }
 
     /// Produces `events` half to partition 0, half to partition 1, so every
@@ -244,8 +262,8 @@ impl Scenario {
             .map(|e| serde_json::to_vec(e).unwrap())
             .collect();
         let (a, b) = payloads.split_at(payloads.len() / 2);
-        produce_to(&self.tansu.brokers(), &self.topic, Some(0), a);
-        produce_to(&self.tansu.brokers(), &self.topic, Some(1), b);
+        produce_to(&self.kafka.brokers(), &self.topic, Some(0), a);
+        produce_to(&self.kafka.brokers(), &self.topic, Some(1), b);
     }
 
     /// Produces `events` in chunks of `chunk` every `every`, as a steady load.
@@ -273,7 +291,7 @@ pub fn run_audit(
             .unwrap()
     };
     let out = Command::new(env!("CARGO_BIN_EXE_prism-audit"))
-        .env("PRISM_KAFKA_BROKERS", s.tansu.brokers())
+        .env("PRISM_KAFKA_BROKERS", s.kafka.brokers())
         .env("PRISM_TOPIC", &s.topic)
         .env("PRISM_HDFS_TARGET", format!("file://{}", lake.display()))
         .env("PRISM_ES_URL", es_url)
@@ -288,4 +306,64 @@ pub fn run_audit(
         String::from_utf8_lossy(&out.stderr)
     );
     (stdout, out.status.code().unwrap_or(-1))
+}
+
+/// `prism-audit`'s JSON report over `[from, to)`, with every missing id.
+pub struct Audit(pub serde_json::Value);
+
+impl Audit {
+    pub fn run(
+        s: &Scenario,
+        lake: &std::path::Path,
+        es_url: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Self {
+        let args = ["--format", "json", "--samples", "1000000"];
+        let (json, _) = run_audit(s, lake, es_url, from, to, &args);
+        Self(serde_json::from_str(&json).unwrap())
+    }
+
+    fn hours(&self) -> &[serde_json::Value] {
+        self.0["hours"].as_array().map_or(&[], Vec::as_slice)
+    }
+
+    /// `field` of `store` (`kafka`, `lake`, `elasticsearch`) summed over
+    /// the hours.
+    pub fn total(&self, store: &str, field: &str) -> u64 {
+        self.hours()
+            .iter()
+            .map(|h| h[store][field].as_u64().unwrap())
+            .sum()
+    }
+
+    /// The ids the topic has and `store` lacks.
+    pub fn missing(&self, store: &str) -> std::collections::HashSet<String> {
+        self.hours()
+            .iter()
+            .flat_map(|h| {
+                h[store]["missing_sample"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|id| id.as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// Every count that says a store differs from the topic, by name; all
+    /// zero when the stores hold each record of the topic as often.
+    pub fn differences(&self, stores: &[&str]) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        for store in stores {
+            let last = match *store {
+                "lake" => "bad_lines",
+                _ => "duplicates",
+            };
+            for field in ["missing", "more_than_kafka", "not_in_kafka", last] {
+                out.push((format!("{store}.{field}"), self.total(store, field)));
+            }
+        }
+        out
+    }
 }
