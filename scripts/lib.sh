@@ -179,6 +179,11 @@ cpu_s() { # cpu_s PID
   awk -v t="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / t}' "/proc/$1/stat"
 }
 
+# CPU seconds PID has used since it had used BEFORE (an earlier cpu_s).
+cpu_since() { # cpu_since PID BEFORE
+  awk -v a="$2" -v b="$(cpu_s "$1")" 'BEGIN {printf "%.1f", b - a}'
+}
+
 port_free() { # port_free PORT
   ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }

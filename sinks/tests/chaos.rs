@@ -10,23 +10,21 @@
 //! The test is the supervisor too: a worker that exits by itself (as a
 //! stalled one must) is started again, and counted.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use prism_event::EnrichedEvent;
 use prism_sinks::audit::start_of_hour;
 use prism_testkit::{Osmem, Producer, read_all, workspace_bin};
 use serde_json::{Value, json};
 
 mod support;
 
-use support::lake::{Vanished, files};
+use support::lake::Vanished;
 use support::load::Load;
 use support::proxy::{Proxy, docs_in};
-use support::search::doc_ids;
-use support::{Audit, Scenario, Sink, run_audit};
+use support::{Audit, Scenario, Sink, ids_of, run_audit, stores_hold};
 
 /// How the fault proxy treats `_bulk` requests.
 const HEALTHY: u8 = 0;
@@ -103,14 +101,6 @@ impl Workers {
 fn start(s: &Scenario, bin: &str, env: &[(String, String)]) -> Sink {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     s.start(bin, &env)
-}
-
-fn event_ids(events: impl IntoIterator<Item = EnrichedEvent>) -> HashMap<String, usize> {
-    let mut ids = HashMap::new();
-    for e in events {
-        *ids.entry(e.event_id.to_string()).or_insert(0) += 1;
-    }
-    ids
 }
 
 #[test]
@@ -259,16 +249,7 @@ fn under_every_fault_in_turn_each_record_lands_once_in_the_lake_and_in_elasticse
     loop {
         hdfs.supervise(&s);
         es.supervise(&s);
-        let in_lake = event_ids(files(lake.path()).into_iter().flat_map(|(_, e)| e));
-        let in_es: HashSet<String> = doc_ids(osmem.url())
-            .keys()
-            .map(|k| k.rsplit('/').next().unwrap_or("").to_owned())
-            .collect();
-        let waiting = acked
-            .iter()
-            .filter(|id| !in_lake.contains_key(*id) || !in_es.contains(*id))
-            .count();
-        if waiting == 0 || Instant::now() > deadline {
+        if stores_hold(lake.path(), Some(osmem.url()), &acked) || Instant::now() > deadline {
             break;
         }
         std::thread::sleep(Duration::from_millis(500));
@@ -278,13 +259,7 @@ fn under_every_fault_in_turn_each_record_lands_once_in_the_lake_and_in_elasticse
     std::thread::sleep(Duration::from_secs(3));
 
     let records = read_all(&s.kafka.brokers(), &s.topic, Duration::from_secs(60));
-    let in_kafka: HashSet<String> = records
-        .iter()
-        .map(|r| {
-            let event: EnrichedEvent = serde_json::from_slice(&r.payload).unwrap();
-            event.event_id.to_string()
-        })
-        .collect();
+    let in_kafka: HashSet<String> = ids_of(&records).into_iter().collect();
     let acked_not_in_kafka = acked.iter().filter(|id| !in_kafka.contains(*id)).count();
 
     // The stores against the topic, hour by hour, as an operator would

@@ -10,148 +10,20 @@
 //! already fill two cores.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prism_event::EnrichedEvent;
-use prism_sinks::audit::start_of_hour;
-use prism_testkit::{
-    Kafka, Osmem, Producer, Record, TopicState, describe_topic, kafka_tool, read_all, workspace_bin,
-};
+use prism_testkit::{Kafka, Osmem, describe_topic, kafka_tool, read_all};
 use time::OffsetDateTime;
 
 mod support;
 
+use support::cluster::*;
 use support::lake::files;
 use support::load::{Load, Outcome};
 use support::search::doc_ids;
-use support::{Audit, Scenario, Sink, get, wait_until};
-
-/// One cluster at a time on this machine.
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    static CLUSTER: Mutex<()> = Mutex::new(());
-    CLUSTER.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A three-node cluster and a topic that `prism-server` will create.
-fn cluster(group: &str) -> Scenario {
-    Scenario::for_server(Arc::new(Kafka::cluster(3)), group)
-}
-
-fn start_server(s: &Scenario, env: &[(&str, &str)]) -> Producer {
-    Producer::start(
-        &workspace_bin("prism-server"),
-        &s.kafka.brokers(),
-        &s.topic,
-        env,
-    )
-}
-
-fn lake_sink(s: &Scenario, lake: &Path, group: &str) -> Sink {
-    s.start(
-        "prism-hdfs-sink",
-        &[
-            ("PRISM_GROUP", group),
-            ("PRISM_HDFS_TARGET", &format!("file://{}", lake.display())),
-            ("PRISM_ROTATE_AGE_MS", "1000"),
-        ],
-    )
-}
-
-fn es_sink(s: &Scenario, es_url: &str, group: &str) -> Sink {
-    s.start(
-        "prism-es-sink",
-        &[
-            ("PRISM_GROUP", group),
-            ("PRISM_ES_URL", es_url),
-            ("PRISM_ES_BATCH_AGE_MS", "300"),
-        ],
-    )
-}
-
-/// Waits until every partition has a leader and all its replicas in sync.
-fn fully_replicated(s: &Scenario) -> TopicState {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let state = describe_topic(&s.kafka.brokers(), &s.topic);
-        if state.fully_replicated() {
-            return state;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not fully replicated within 120 s: {state:?}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-fn ids_of(records: &[Record]) -> Vec<String> {
-    records
-        .iter()
-        .map(|r| {
-            let e: EnrichedEvent = serde_json::from_slice(&r.payload).unwrap();
-            e.event_id.to_string()
-        })
-        .collect()
-}
-
-fn lake_ids(lake: &Path) -> HashMap<String, usize> {
-    let mut ids = HashMap::new();
-    for (_, events) in files(lake) {
-        for e in events {
-            *ids.entry(e.event_id.to_string()).or_insert(0) += 1;
-        }
-    }
-    ids
-}
-
-/// Waits until the lake holds each of `ids` (and Elasticsearch, when
-/// given, too).
-fn settle(lake: &Path, es_url: Option<&str>, ids: &HashSet<String>) {
-    wait_until(
-        "both stores to hold every record",
-        Duration::from_secs(120),
-        || {
-            let in_lake = lake_ids(lake);
-            let in_es: Option<HashSet<String>> = es_url.map(|url| {
-                doc_ids(url)
-                    .keys()
-                    .map(|k| k.rsplit('/').next().unwrap_or("").to_owned())
-                    .collect()
-            });
-            ids.iter().all(|id| {
-                in_lake.contains_key(id) && in_es.as_ref().is_none_or(|es| es.contains(id))
-            })
-        },
-    );
-}
-
-/// The run's hours, from the hour it started to the one after now.
-fn hours_since(start: OffsetDateTime) -> (OffsetDateTime, OffsetDateTime) {
-    (
-        start_of_hour(start),
-        start_of_hour(OffsetDateTime::now_utc()) + time::Duration::HOUR,
-    )
-}
-
-/// Every record of the topic, its ids, and how many acknowledged events
-/// the topic lacks.
-fn topic_against(s: &Scenario, outcome: &Outcome) -> (Vec<Record>, HashSet<String>, usize) {
-    let records = read_all(&s.kafka.brokers(), &s.topic, Duration::from_secs(60));
-    let in_kafka: HashSet<String> = ids_of(&records).into_iter().collect();
-    let lost = outcome.acked.difference(&in_kafka).count();
-    (records, in_kafka, lost)
-}
-
-/// Only 202 and 503 answers, and each of them an HTTP answer.
-fn assert_only_202_or_503(outcome: &Outcome) {
-    assert!(
-        outcome.statuses.keys().all(|s| *s == 202 || *s == 503),
-        "answers by status (0: none): {:?}",
-        outcome.statuses
-    );
-}
+use support::{Audit, Scenario, get, ids_of, now_events, wait_until};
 
 #[test]
 fn prism_server_creates_its_topic_with_two_replicas_on_a_three_node_cluster() {
@@ -298,18 +170,11 @@ fn kill_leaders_under_load(kafka_options: &str) -> (Outcome, usize) {
     for partition in [0, 1] {
         let leader = fully_replicated(&s).leader_of(partition).expect("a leader");
         eprintln!("leader dies: kill -9 node {leader}, the leader of partition {partition}");
-        s.kafka.kill(leader);
-        // The server recovers by itself: acknowledgements go on, and it
-        // says it is ready while the cluster serves.
-        load.wait_for_more(100, Duration::from_secs(60));
-        assert_eq!(get(&format!("{}/readyz", server.url)).0, 200);
-        s.kafka.start_node(leader);
+        // The server recovers by itself: acknowledgements go on.
+        node_down_under_load(&s, &server, &load, leader, 100, Kafka::kill);
     }
-    fully_replicated(&s);
-    load.wait_for_more(50, Duration::from_secs(60));
-    let outcome = load.stop();
+    let outcome = finish_load(&s, load);
     assert!(server.process.is_running(), "the server stays up");
-    assert_only_202_or_503(&outcome);
 
     let (records, in_kafka, lost) = topic_against(&s, &outcome);
     settle(lake.path(), None, &in_kafka);
@@ -368,17 +233,10 @@ fn a_rolling_restart_under_load_duplicates_nothing_and_its_losses_are_counted() 
     load.wait_for_more(100, Duration::from_secs(60));
 
     for node in 1..=s.kafka.size() {
-        fully_replicated(&s);
         eprintln!("rolling restart: SIGTERM node {node}");
-        s.kafka.terminate(node);
-        load.wait_for_more(50, Duration::from_secs(60));
-        assert_eq!(get(&format!("{}/readyz", server.url)).0, 200);
-        s.kafka.start_node(node);
+        node_down_under_load(&s, &server, &load, node, 50, Kafka::terminate);
     }
-    fully_replicated(&s);
-    load.wait_for_more(50, Duration::from_secs(60));
-    let outcome = load.stop();
-    assert_only_202_or_503(&outcome);
+    let outcome = finish_load(&s, load);
 
     let (records, in_kafka, lost) = topic_against(&s, &outcome);
     settle(lake.path(), Some(osmem.url()), &in_kafka);
@@ -404,42 +262,6 @@ fn a_rolling_restart_under_load_duplicates_nothing_and_its_losses_are_counted() 
     assert_eq!((hdfs.readyz(), es.readyz()), (200, 200));
 }
 
-/// `kafka-consumer-groups --describe` rows of `group`: partition, lag.
-fn group_lag(s: &Scenario, group: &str) -> HashMap<i32, i64> {
-    let out = kafka_tool(
-        "consumer-groups",
-        &[
-            "--bootstrap-server",
-            &s.kafka.brokers(),
-            "--describe",
-            "--group",
-            group,
-        ],
-    );
-    // GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG ...
-    out.lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .filter(|f| f.len() >= 6 && f[0] == group && f[1] == s.topic)
-        .filter_map(|f| Some((f[2].parse().ok()?, f[5].parse().ok()?)))
-        .collect()
-}
-
-fn reset_offsets(s: &Scenario, group: &str, how: &[&str]) {
-    let brokers = s.kafka.brokers();
-    let mut args = vec![
-        "--bootstrap-server",
-        &brokers,
-        "--reset-offsets",
-        "--group",
-        group,
-        "--topic",
-        &s.topic,
-        "--execute",
-    ];
-    args.extend_from_slice(how);
-    kafka_tool("consumer-groups", &args);
-}
-
 #[test]
 fn operators_group_tools_describe_reset_and_shift_the_sinks_groups() {
     let _one = one_at_a_time();
@@ -448,9 +270,8 @@ fn operators_group_tools_describe_reset_and_shift_the_sinks_groups() {
     let lake = tempfile::tempdir().unwrap();
     let osmem = Osmem::start();
     let (hdfs_group, es_group) = ("prism-hdfs", "prism-es");
-    let wave = |n: usize| -> Vec<EnrichedEvent> { support::now_events(n) };
 
-    let first = wave(200);
+    let first = now_events(200);
     s.produce_to_both(&first);
     let mut hdfs = lake_sink(&s, lake.path(), hdfs_group);
     let mut es = es_sink(&s, osmem.url(), es_group);
@@ -471,7 +292,7 @@ fn operators_group_tools_describe_reset_and_shift_the_sinks_groups() {
     // Stopped sinks fall behind, and the tool says by how much.
     assert!(hdfs.process.terminate(Duration::from_secs(20)));
     assert!(es.process.terminate(Duration::from_secs(20)));
-    let second = wave(60);
+    let second = now_events(60);
     s.produce_to_both(&second);
     for g in [hdfs_group, es_group] {
         assert_eq!(group_lag(&s, g).values().sum::<i64>(), 60, "lag of {g}");
@@ -513,7 +334,7 @@ fn operators_group_tools_describe_reset_and_shift_the_sinks_groups() {
                 *end = (*end).max(r.offset + 1);
                 ends
             });
-    let third = wave(60);
+    let third = now_events(60);
     s.produce_to_both(&third);
     reset_offsets(&s, hdfs_group, &["--shift-by", "5"]);
     let records = read_all(&s.kafka.brokers(), &s.topic, Duration::from_secs(30));

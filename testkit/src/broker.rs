@@ -169,7 +169,7 @@ impl Kafka {
         let mut state = self.node(node);
         state.starts += 1;
         let log = self.log(node, state.starts);
-        let mut command = Command::new(engine_script());
+        let mut command = Command::new(script("engine"));
         command.args(["kafka", "--port", &self.port.to_string()]);
         command.arg("--dir").arg(self.dir.path());
         command.args(["--nodes", &self.nodes.len().to_string()]);
@@ -202,9 +202,11 @@ impl Kafka {
     }
 }
 
-/// `scripts/engine` in this checkout.
-pub fn engine_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/engine")
+/// `scripts/NAME` in this checkout.
+pub(crate) fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scripts")
+        .join(name)
 }
 
 /// The first of `n` consecutive ports on 127.0.0.1 that were all free a

@@ -14,7 +14,7 @@ mod process;
 mod producer;
 mod tools;
 
-pub use broker::{Kafka, engine_script};
+pub use broker::Kafka;
 pub use chrome::{CHROMIUM_ARGS, ChromeDriver};
 pub use kafka::{
     Record, create_topic, produce, produce_at, produce_to, read_all, read_records, topic_partitions,

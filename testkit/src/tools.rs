@@ -2,13 +2,12 @@
 //! them: what a test asserts about the cluster comes from Kafka, not from
 //! our client code.
 
-use std::path::Path;
 use std::process::Command;
 
 /// Runs `scripts/kafka TOOL ARGS...`; its standard output. Panics with the
 /// tool's own words when it fails.
 pub fn kafka_tool(tool: &str, args: &[&str]) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka");
+    let script = crate::broker::script("kafka");
     let out = Command::new(&script)
         .arg(tool)
         .args(args)

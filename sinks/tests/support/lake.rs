@@ -152,6 +152,17 @@ pub fn files(root: &Path) -> Vec<(String, Vec<EnrichedEvent>)> {
     files
 }
 
+/// How often each event id occurs in the final files under `root`.
+pub fn event_ids(root: &Path) -> std::collections::HashMap<String, usize> {
+    let mut ids = std::collections::HashMap::new();
+    for (_, events) in files(root) {
+        for e in events {
+            *ids.entry(e.event_id.to_string()).or_insert(0) += 1;
+        }
+    }
+    ids
+}
+
 /// Lines in the final files under `root` that are not events.
 pub fn bad_lines(root: &Path) -> usize {
     let mut bad = 0;

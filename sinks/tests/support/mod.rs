@@ -1,6 +1,7 @@
 //! Helpers both sink test suites share.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod lake;
 pub mod load;
 pub mod proxy;
@@ -306,6 +307,30 @@ pub fn run_audit(
         String::from_utf8_lossy(&out.stderr)
     );
     (stdout, out.status.code().unwrap_or(-1))
+}
+
+/// The event id of each record (all of them events).
+pub fn ids_of(records: &[prism_testkit::Record]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| {
+            let e: EnrichedEvent = serde_json::from_slice(&r.payload).unwrap();
+            e.event_id.to_string()
+        })
+        .collect()
+}
+
+/// Whether the lake at `lake` (and Elasticsearch at `es_url`, when given)
+/// holds every one of `ids`.
+pub fn stores_hold(
+    lake: &std::path::Path,
+    es_url: Option<&str>,
+    ids: &std::collections::HashSet<String>,
+) -> bool {
+    let in_lake = lake::event_ids(lake);
+    let in_es = es_url.map(search::event_ids);
+    ids.iter()
+        .all(|id| in_lake.contains_key(id) && in_es.as_ref().is_none_or(|es| es.contains(id)))
 }
 
 /// `prism-audit`'s JSON report over `[from, to)`, with every missing id.

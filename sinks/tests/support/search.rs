@@ -69,10 +69,7 @@ impl Search {
     /// Every sent event is exactly one document, and there is nothing else.
     pub fn assert_one_document_each(&self, sent: &[EnrichedEvent]) {
         let ids = self.doc_ids();
-        let by_event: HashSet<String> = ids
-            .keys()
-            .map(|k| k.rsplit('/').next().unwrap_or("").to_owned())
-            .collect();
+        let by_event = events_of(&ids);
         let missing = sent
             .iter()
             .filter(|e| !by_event.contains(&e.event_id.to_string()))
@@ -121,6 +118,17 @@ pub fn doc_ids(url: &str) -> HashMap<String, usize> {
             None => return ids,
         }
     }
+}
+
+/// The event ids among the documents at `url`, whatever their index.
+pub fn event_ids(url: &str) -> HashSet<String> {
+    events_of(&doc_ids(url))
+}
+
+fn events_of(docs: &HashMap<String, usize>) -> HashSet<String> {
+    docs.keys()
+        .map(|k| k.rsplit('/').next().unwrap_or("").to_owned())
+        .collect()
 }
 
 /// One request to the Elasticsearch API at `url`; its JSON answer, or null.
