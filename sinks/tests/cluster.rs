@@ -130,10 +130,7 @@ fn partitions_added_under_load_are_produced_to_and_loaded_without_a_restart() {
     let outcome = load.stop();
 
     let (records, in_kafka, lost) = topic_against(&s, &outcome);
-    settle(lake.path(), Some(osmem.url()), &in_kafka);
-    let (from, to) = hours_since(started);
-    let audit = Audit::run(&s, lake.path(), osmem.url(), from, to);
-    let differences = audit.differences(&["lake", "elasticsearch"]);
+    let differences = settled_differences(&s, lake.path(), Some(osmem.url()), &in_kafka, started);
     eprintln!(
         "grow: {} acknowledged, {} records in Kafka; {differences:?}",
         outcome.acked.len(),
@@ -177,10 +174,7 @@ fn kill_leaders_under_load(kafka_options: &str) -> (Outcome, usize) {
     assert!(server.process.is_running(), "the server stays up");
 
     let (records, in_kafka, lost) = topic_against(&s, &outcome);
-    settle(lake.path(), None, &in_kafka);
-    let (from, to) = hours_since(started);
-    let audit = Audit::run(&s, lake.path(), "none", from, to);
-    let differences = audit.differences(&["lake"]);
+    let differences = settled_differences(&s, lake.path(), None, &in_kafka, started);
     eprintln!(
         "leader dies ({}): {} acknowledged, {} records in Kafka, {lost} acknowledged events lost; \
          answers {:?}; lake against Kafka {differences:?}",
@@ -239,10 +233,7 @@ fn a_rolling_restart_under_load_duplicates_nothing_and_its_losses_are_counted() 
     let outcome = finish_load(&s, load);
 
     let (records, in_kafka, lost) = topic_against(&s, &outcome);
-    settle(lake.path(), Some(osmem.url()), &in_kafka);
-    let (from, to) = hours_since(started);
-    let audit = Audit::run(&s, lake.path(), osmem.url(), from, to);
-    let differences = audit.differences(&["lake", "elasticsearch"]);
+    let differences = settled_differences(&s, lake.path(), Some(osmem.url()), &in_kafka, started);
     eprintln!(
         "rolling restart: {} acknowledged, {} records in Kafka, {lost} lost; answers {:?}; {differences:?}",
         outcome.acked.len(),

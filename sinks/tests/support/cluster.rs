@@ -13,7 +13,7 @@ use prism_testkit::{
 use time::OffsetDateTime;
 
 use super::load::{Load, Outcome};
-use super::{Scenario, Sink, get, ids_of, stores_hold, wait_until};
+use super::{Audit, Scenario, Sink, get, ids_of, stores_hold, wait_until};
 
 /// One cluster at a time on this machine.
 pub fn one_at_a_time() -> MutexGuard<'static, ()> {
@@ -81,6 +81,25 @@ pub fn settle(lake: &Path, es_url: Option<&str>, ids: &HashSet<String>) {
         Duration::from_secs(120),
         || stores_hold(lake, es_url, ids),
     );
+}
+
+/// Once the lake (and Elasticsearch, when given) hold every one of `ids`:
+/// prism-audit's counts of how each store differs from the topic over the
+/// run's hours, all zero when they hold each record as often as the topic.
+pub fn settled_differences(
+    s: &Scenario,
+    lake: &Path,
+    es_url: Option<&str>,
+    ids: &HashSet<String>,
+    started: OffsetDateTime,
+) -> Vec<(String, u64)> {
+    settle(lake, es_url, ids);
+    let (from, to) = hours_since(started);
+    let audit = Audit::run(s, lake, es_url.unwrap_or("none"), from, to);
+    match es_url {
+        Some(_) => audit.differences(&["lake", "elasticsearch"]),
+        None => audit.differences(&["lake"]),
+    }
 }
 
 /// The run's hours, from the hour it started to the one after now.
