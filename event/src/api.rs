@@ -86,8 +86,13 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// 422: JSON, but not a valid event; `field` says where.
     InvalidEvent,
-    /// 503: Kafka is unreachable or the send queue is full; retry later.
+    /// 503: Kafka is unreachable, the send queue is full or the server is
+    /// busy; retry later.
     Unavailable,
+    /// 408: the body did not arrive in time; retry.
+    RequestTimeout,
+    /// 429: this client sends more than its share; retry after `Retry-After`.
+    RateLimited,
     /// 404
     NotFound,
     /// 405
@@ -102,7 +107,10 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Whether sending the same event again later may succeed.
     pub fn is_retryable(self) -> bool {
-        matches!(self, ErrorCode::Unavailable)
+        matches!(
+            self,
+            ErrorCode::Unavailable | ErrorCode::RequestTimeout | ErrorCode::RateLimited
+        )
     }
 }
 

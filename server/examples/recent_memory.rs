@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use prism_server::limit::ClientKey;
 use prism_server::recent::RecentIds;
 
 fn rss_kb() -> Result<u64, Box<dyn std::error::Error>> {
@@ -27,11 +28,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => 100_000,
     };
     let before = rss_kb()?;
-    let recent = RecentIds::new(n, Duration::from_secs(600));
+    // Each client's share as by default (5 %); ids from 1 000 clients.
+    let recent = RecentIds::new(n, n / 20, Duration::from_secs(600));
     let now = Instant::now();
     // Twice the bound, so every shard is full and evicting.
-    for _ in 0..2 * n {
-        recent.insert(uuid::Uuid::now_v7(), now);
+    for i in 0..2 * n {
+        let client =
+            ClientKey::of(std::net::Ipv4Addr::from(0x0a00_0000 + (i % 1_000) as u32).into());
+        recent.insert(uuid::Uuid::now_v7(), Some(client), now);
     }
     let after = rss_kb()?;
     println!(

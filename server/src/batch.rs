@@ -20,9 +20,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
+use crate::body::json_body;
 use crate::decode::{decode_batch, decode_event};
 use crate::error::ApiError;
-use crate::routes::{AppState, enrich, json_body};
+use crate::state::AppState;
 
 pub async fn post_batch(
     req: HttpRequest,
@@ -30,13 +31,26 @@ pub async fn post_batch(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let limits = state.limits;
-    let body = json_body(&req, payload, limits.batch_max_bytes).await?;
+    let client = state.client_of(&req);
+    // A client with no room left is told so before its body is read.
+    state
+        .clients
+        .has_room(client, Instant::now())
+        .map_err(|r| state.limited(ApiError::from_refusal(r)))?;
+    let body = json_body(&req, payload, limits.batch_max_bytes, &state.body)
+        .await
+        .map_err(|e| state.limited(e))?;
     let events = decode_batch(&body)?;
     if events.len() > limits.batch_max_events {
         return Err(ApiError::TooManyEvents {
             max_events: limits.batch_max_events,
         });
     }
+    // A batch weighs its events, and is admitted whole or not at all.
+    let _admitted = state
+        .clients
+        .admit(client, events.len(), Instant::now())
+        .map_err(|r| state.limited(ApiError::from_refusal(r)))?;
 
     let mut results: Vec<Option<EventResult>> = vec![None; events.len()];
     let mut to_send = Vec::new();
@@ -72,7 +86,7 @@ pub async fn post_batch(
             continue;
         }
         first_at.insert(event_id, i);
-        match enrich(&state, &req, event) {
+        match state.enrich(&req, event) {
             Ok(payload) => to_send.push((i, event_id, payload)),
             Err(e) => results[i] = Some(refused(Some(event_id), &e)),
         }
@@ -84,7 +98,7 @@ pub async fn post_batch(
         .into_iter()
         .map(|(i, event_id, payload)| {
             let state = &state;
-            async move { (i, event_id, state.produce(event_id, payload).await) }
+            async move { (i, event_id, state.produce(event_id, client, payload).await) }
         })
         .collect::<Vec<_>>();
     let mut unavailable = None;

@@ -3,6 +3,8 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser};
 
+use crate::limit::ClientLimits;
+
 /// Prism's edge producer: accepts colour events over HTTP, validates and
 /// enriches them, and produces them to Kafka.
 #[derive(Debug, Clone, Parser)]
@@ -11,6 +13,11 @@ pub struct Config {
     /// Address to listen on for HTTP, `host:port`.
     #[arg(long, env = "PRISM_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
+
+    /// Address of the operators' listener, `host:port`: `/readyz`,
+    /// `/metrics` and `/healthz`. Keep it off the internet.
+    #[arg(long, env = "PRISM_ADMIN_BIND", default_value = "127.0.0.1:9180")]
+    pub admin_bind: String,
 
     /// Kafka bootstrap servers, a comma-separated list of `host:port`.
     #[arg(long, env = "PRISM_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
@@ -50,6 +57,50 @@ pub struct Config {
     #[arg(long, env = "PRISM_ANONYMIZE_IP", action = ArgAction::Set, default_value_t = false)]
     pub anonymize_ip: bool,
 
+    /// Milliseconds a request body may take to arrive whole; slower is a
+    /// 408 and the connection is closed.
+    #[arg(long, env = "PRISM_BODY_TIMEOUT_MS", default_value_t = 10_000)]
+    pub body_timeout_ms: u64,
+
+    /// Milliseconds a request body may pause between two reads.
+    #[arg(long, env = "PRISM_BODY_IDLE_TIMEOUT_MS", default_value_t = 5_000)]
+    pub body_idle_timeout_ms: u64,
+
+    /// Bytes of request bodies held in memory at once, all requests
+    /// together; beyond it a request gets 503 with `Retry-After`.
+    #[arg(long, env = "PRISM_BODY_BUDGET_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub body_budget_bytes: usize,
+
+    /// Open connections at most, all clients together; beyond it new
+    /// connections wait in the listen queue.
+    #[arg(long, env = "PRISM_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Open connections of one client (TCP peer) at most; a connection
+    /// beyond it gets 429 and is closed. 0 turns this off (behind a proxy,
+    /// the proxy is the one peer).
+    #[arg(long, env = "PRISM_CLIENT_MAX_CONNECTIONS", default_value_t = 64)]
+    pub client_max_connections: usize,
+
+    /// Events per second one client may send, sustained (a batch counts
+    /// its events); beyond it 429 with `Retry-After`. 0 turns this off.
+    #[arg(long, env = "PRISM_CLIENT_EVENTS_PER_S", default_value_t = 100)]
+    pub client_events_per_s: u32,
+
+    /// Events one client may send at once before its rate applies; at
+    /// least `batch_max_events`.
+    #[arg(long, env = "PRISM_CLIENT_BURST", default_value_t = 1_000)]
+    pub client_burst: u32,
+
+    /// Share of the producer queue (`queue_max_messages`) one client's
+    /// events may fill; beyond it 429. 0 turns this off.
+    #[arg(long, env = "PRISM_CLIENT_QUEUE_SHARE", default_value_t = 0.1)]
+    pub client_queue_share: f64,
+
+    /// Clients whose rate is remembered (about 150 bytes each).
+    #[arg(long, env = "PRISM_CLIENTS_TRACKED", default_value_t = 100_000)]
+    pub clients_tracked: usize,
+
     /// Most events in one `POST /api/v1/batch`; more is a 413.
     #[arg(long, env = "PRISM_BATCH_MAX_EVENTS", default_value_t = 500)]
     pub batch_max_events: usize,
@@ -63,6 +114,11 @@ pub struct Config {
     /// without producing it again; 0 turns this off. About 100 bytes each.
     #[arg(long, env = "PRISM_DEDUPE_ENTRIES", default_value_t = 100_000)]
     pub dedupe_entries: usize,
+
+    /// Share of `dedupe_entries` one client's ids may take; beyond it that
+    /// client's own oldest ids are forgotten first.
+    #[arg(long, env = "PRISM_DEDUPE_CLIENT_SHARE", default_value_t = 0.05)]
+    pub dedupe_client_share: f64,
 
     /// Seconds an accepted event id is remembered (at most
     /// `dedupe_entries` of them).
@@ -116,6 +172,53 @@ impl Config {
     pub fn dedupe_max_age(&self) -> Duration {
         Duration::from_secs(self.dedupe_max_age_s)
     }
+
+    /// Settings that cannot work together, said before anything starts.
+    pub fn check(&self) -> Result<(), String> {
+        let share = |name: &str, v: f64| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("{name} must be between 0 and 1, got {v}"))
+            }
+        };
+        share("PRISM_CLIENT_QUEUE_SHARE", self.client_queue_share)?;
+        share("PRISM_DEDUPE_CLIENT_SHARE", self.dedupe_client_share)?;
+        if self.client_events_per_s > 0 && (self.client_burst as usize) < self.batch_max_events {
+            return Err(format!(
+                "PRISM_CLIENT_BURST ({}) must be at least PRISM_BATCH_MAX_EVENTS ({}), \
+                 or a full batch could never pass",
+                self.client_burst, self.batch_max_events
+            ));
+        }
+        if self.body_budget_bytes < self.batch_max_bytes {
+            return Err(format!(
+                "PRISM_BODY_BUDGET_BYTES ({}) must hold at least one batch \
+                 (PRISM_BATCH_MAX_BYTES, {})",
+                self.body_budget_bytes, self.batch_max_bytes
+            ));
+        }
+        Ok(())
+    }
+
+    /// The per-client rules.
+    pub fn client_limits(&self) -> ClientLimits {
+        let queue = f64::from(self.queue_max_messages) * self.client_queue_share;
+        ClientLimits {
+            events_per_s: f64::from(self.client_events_per_s),
+            burst: f64::from(self.client_burst),
+            max_in_flight: if self.client_queue_share > 0.0 {
+                (queue as usize).max(1)
+            } else {
+                0
+            },
+        }
+    }
+
+    /// Ids one client may have remembered.
+    pub fn dedupe_per_client(&self) -> usize {
+        ((self.dedupe_entries as f64) * self.dedupe_client_share) as usize
+    }
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -140,6 +243,25 @@ mod tests {
         assert_eq!(config.batch_max_bytes, 1_048_576);
         assert_eq!(config.dedupe_entries, 100_000);
         assert!(!config.trust_forwarded);
+        assert_eq!(config.admin_bind, "127.0.0.1:9180");
+        assert_eq!(config.check(), Ok(()));
+    }
+
+    #[test]
+    fn settings_that_cannot_work_together_are_refused() {
+        let parse = |args: &[&str]| {
+            Config::try_parse_from(std::iter::once("prism-server").chain(args.iter().copied()))
+                .unwrap()
+        };
+        let small_burst = parse(&["--client-burst", "10"]).check().unwrap_err();
+        assert!(small_burst.contains("PRISM_CLIENT_BURST"), "{small_burst}");
+        // No rate limit: the burst does not matter.
+        let off = parse(&["--client-burst", "10", "--client-events-per-s", "0"]);
+        assert_eq!(off.check(), Ok(()));
+        let share = parse(&["--client-queue-share", "1.5"]).check().unwrap_err();
+        assert!(share.contains("PRISM_CLIENT_QUEUE_SHARE"), "{share}");
+        let budget = parse(&["--body-budget-bytes", "1000"]).check().unwrap_err();
+        assert!(budget.contains("PRISM_BODY_BUDGET_BYTES"), "{budget}");
     }
 
     #[test]

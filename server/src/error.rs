@@ -3,6 +3,7 @@ use actix_web::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
 use prism_event::{ErrorBody, ErrorCode, FieldError};
 
+use crate::limit::Refusal;
 use crate::sink::SinkError;
 
 /// Every way a request can end other than 202, one variant per outcome.
@@ -23,6 +24,24 @@ pub enum ApiError {
 
     #[error("the body must be sent as application/json")]
     UnsupportedMediaType,
+
+    #[error("the body must not be compressed (Content-Encoding)")]
+    UnsupportedEncoding,
+
+    #[error("the body did not arrive within {timeout_ms} ms")]
+    BodyTimeout { timeout_ms: u64 },
+
+    #[error("the server is busy reading other requests, please retry")]
+    Busy { retry_after_s: u32 },
+
+    #[error("too many events from this client, please retry after {retry_after_s} s")]
+    RateLimited { retry_after_s: u32 },
+
+    #[error("too many events from this client are waiting to be sent, please retry")]
+    QueueShare { retry_after_s: u32 },
+
+    #[error("too many connections from this client")]
+    TooManyConnections { retry_after_s: u32 },
 
     #[error("{}", .0.message)]
     InvalidEvent(FieldError),
@@ -45,6 +64,13 @@ pub enum ApiError {
 
 impl ApiError {
     /// A failed send, answered with a `Retry-After` of `retry_after_s`.
+    pub fn from_refusal(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Rate { retry_after_s } => ApiError::RateLimited { retry_after_s },
+            Refusal::QueueShare => ApiError::QueueShare { retry_after_s: 1 },
+        }
+    }
+
     pub fn from_sink(e: SinkError, retry_after_s: u32) -> Self {
         match e {
             SinkError::QueueFull => ApiError::QueueFull { retry_after_s },
@@ -63,7 +89,11 @@ impl ApiError {
     fn retry_after_s(&self) -> Option<u32> {
         match self {
             ApiError::KafkaUnavailable { retry_after_s, .. }
-            | ApiError::QueueFull { retry_after_s } => Some(*retry_after_s),
+            | ApiError::QueueFull { retry_after_s }
+            | ApiError::Busy { retry_after_s }
+            | ApiError::RateLimited { retry_after_s }
+            | ApiError::QueueShare { retry_after_s }
+            | ApiError::TooManyConnections { retry_after_s } => Some(*retry_after_s),
             _ => None,
         }
     }
@@ -74,11 +104,17 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. }
             | ApiError::TooManyEvents { .. }
             | ApiError::EventTooLarge => ErrorCode::PayloadTooLarge,
-            ApiError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
-            ApiError::InvalidEvent(_) => ErrorCode::InvalidEvent,
-            ApiError::KafkaUnavailable { .. } | ApiError::QueueFull { .. } => {
-                ErrorCode::Unavailable
+            ApiError::UnsupportedMediaType | ApiError::UnsupportedEncoding => {
+                ErrorCode::UnsupportedMediaType
             }
+            ApiError::InvalidEvent(_) => ErrorCode::InvalidEvent,
+            ApiError::KafkaUnavailable { .. }
+            | ApiError::QueueFull { .. }
+            | ApiError::Busy { .. } => ErrorCode::Unavailable,
+            ApiError::BodyTimeout { .. } => ErrorCode::RequestTimeout,
+            ApiError::RateLimited { .. }
+            | ApiError::QueueShare { .. }
+            | ApiError::TooManyConnections { .. } => ErrorCode::RateLimited,
             ApiError::NotFound => ErrorCode::NotFound,
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             ApiError::Internal => ErrorCode::Internal,
@@ -104,11 +140,17 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. }
             | ApiError::TooManyEvents { .. }
             | ApiError::EventTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::InvalidEvent(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::KafkaUnavailable { .. } | ApiError::QueueFull { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
+            ApiError::UnsupportedMediaType | ApiError::UnsupportedEncoding => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
+            ApiError::InvalidEvent(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::KafkaUnavailable { .. }
+            | ApiError::QueueFull { .. }
+            | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::RateLimited { .. }
+            | ApiError::QueueShare { .. }
+            | ApiError::TooManyConnections { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -120,6 +162,17 @@ impl ResponseError for ApiError {
         response.insert_header((CONTENT_TYPE, "application/json"));
         if let Some(seconds) = self.retry_after_s() {
             response.insert_header((RETRY_AFTER, seconds));
+        }
+        // The rest of an unread body, or a connection over the client's
+        // share, is not worth keeping open.
+        if matches!(
+            self,
+            ApiError::BodyTimeout { .. }
+                | ApiError::Busy { .. }
+                | ApiError::TooManyConnections { .. }
+                | ApiError::PayloadTooLarge { .. }
+        ) {
+            response.force_close();
         }
         response.json(self.body())
     }

@@ -1,6 +1,7 @@
 pub mod watch;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,8 +16,11 @@ use self::watch::BrokerWatch;
 use crate::config::Config;
 use crate::sink::{EventSink, SinkError};
 
-/// How long a readiness probe waits for broker metadata.
+/// How long a readiness probe waits for broker metadata, and how often one
+/// runs: `/readyz` answers from the last probe, never with a request of its
+/// own.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
+const READY_EVERY: Duration = Duration::from_secs(1);
 
 /// While every broker is down: how long one metadata request may wait for a
 /// broker, and how often the mark is looked at otherwise.
@@ -33,6 +37,8 @@ pub struct KafkaSink {
     watch: BrokerWatch,
     topic: String,
     delivery_timeout: Duration,
+    /// The last readiness probe found the topic with its partitions.
+    topic_ready: AtomicBool,
 }
 
 impl KafkaSink {
@@ -44,6 +50,7 @@ impl KafkaSink {
             watch,
             topic: config.topic.clone(),
             delivery_timeout: config.delivery_timeout(),
+            topic_ready: AtomicBool::new(false),
         })
     }
 
@@ -80,11 +87,43 @@ impl KafkaSink {
         });
     }
 
+    /// Runs for the life of the process: asks for the topic's metadata
+    /// every second and keeps the answer for `/readyz`.
+    pub fn spawn_readiness(self: &Arc<Self>) {
+        let sink = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(READY_EVERY).await;
+                let ready = sink.topic_has_partitions().await;
+                sink.topic_ready.store(ready, Ordering::Relaxed);
+            }
+        });
+    }
+
+    async fn topic_has_partitions(&self) -> bool {
+        let producer = self.producer.clone();
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(&topic), READY_TIMEOUT)
+                .map(|m| {
+                    m.topics()
+                        .iter()
+                        .any(|t| t.error().is_none() && !t.partitions().is_empty())
+                })
+                .unwrap_or(false)
+        })
+        .await
+        .unwrap_or(false)
+    }
+
     /// Waits until the cluster answers (up to `timeout`), then creates the
     /// topic if it is missing. Returns the number of brokers seen.
     pub async fn prepare(&self, config: &Config, timeout: Duration) -> Result<usize, KafkaError> {
         let brokers = self.wait_for_cluster(timeout).await?;
         ensure_topic(config, brokers).await?;
+        self.topic_ready.store(true, Ordering::Relaxed);
         Ok(brokers)
     }
 
@@ -217,6 +256,8 @@ impl EventSink for KafkaSink {
                 if self.watch.all_down() {
                     self.watch.mark_up();
                 }
+                // A leader acknowledged: the topic is there.
+                self.topic_ready.store(true, Ordering::Relaxed);
                 Ok(())
             }
             Ok(Ok(Err((e, _)))) => Err(classify(&e)),
@@ -225,25 +266,8 @@ impl EventSink for KafkaSink {
         }
     }
 
-    async fn ready(&self) -> bool {
-        if self.watch.all_down() {
-            return false;
-        }
-        let producer = self.producer.clone();
-        let topic = self.topic.clone();
-        tokio::task::spawn_blocking(move || {
-            producer
-                .client()
-                .fetch_metadata(Some(&topic), READY_TIMEOUT)
-                .map(|m| {
-                    m.topics()
-                        .iter()
-                        .any(|t| t.error().is_none() && !t.partitions().is_empty())
-                })
-                .unwrap_or(false)
-        })
-        .await
-        .unwrap_or(false)
+    fn ready(&self) -> bool {
+        !self.watch.all_down() && self.topic_ready.load(Ordering::Relaxed)
     }
 
     fn queue_depth(&self) -> usize {

@@ -7,16 +7,19 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod batch;
+pub mod body;
 pub mod clock;
 pub mod config;
 pub mod decode;
 pub mod enrich;
 pub mod error;
 pub mod kafka;
+pub mod limit;
 pub mod metrics;
 pub mod recent;
 pub mod routes;
 pub mod sink;
+pub mod state;
 pub mod ua;
 
 use std::net::TcpListener;
@@ -28,7 +31,8 @@ use actix_web::{App, HttpServer, web};
 use tracing::{info, warn};
 
 pub use config::Config;
-pub use routes::{AppState, Limits, configure, record_request, serve_static};
+pub use routes::{admit_connection, configure, configure_admin, record_request, serve_static};
+pub use state::{AppState, Limits};
 
 /// How long a stopping server waits for in-flight requests, then for the
 /// producer to flush.
@@ -44,11 +48,19 @@ pub enum StartError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error("settings: {0}")]
+    Settings(String),
 }
 
-/// Runs the server on `listener` until SIGINT/SIGTERM, then stops accepting,
+/// Runs the server on `listener` (the API and the page) and `admin`
+/// (readiness and metrics) until SIGINT/SIGTERM, then stops accepting,
 /// finishes in-flight requests and flushes the producer.
-pub async fn run(config: Config, listener: TcpListener) -> Result<(), StartError> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    admin: TcpListener,
+) -> Result<(), StartError> {
+    config.check().map_err(StartError::Settings)?;
     let static_dir = Some(config.static_dir.clone()).filter(|d| d.join("index.html").is_file());
     if static_dir.is_none() {
         warn!(
@@ -62,6 +74,7 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), StartError
     let brokers = kafka.prepare(&config, config.startup_timeout()).await?;
     info!(brokers, topic = %config.topic, "kafka cluster reachable");
     kafka.spawn_watch();
+    kafka.spawn_readiness();
 
     let state = web::Data::new(AppState {
         sink: kafka.clone(),
@@ -70,8 +83,19 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), StartError
         metrics,
         recent: Arc::new(recent::RecentIds::new(
             config.dedupe_entries,
+            config.dedupe_per_client(),
             config.dedupe_max_age(),
         )),
+        clients: Arc::new(limit::ClientLimiter::new(
+            config.client_limits(),
+            config.clients_tracked,
+        )),
+        body: body::BodyRules {
+            timeout: Duration::from_millis(config.body_timeout_ms),
+            idle_timeout: Duration::from_millis(config.body_idle_timeout_ms),
+            budget: limit::BodyBudget::new(config.body_budget_bytes),
+            retry_after_s: config.retry_after_s,
+        },
         limits: Limits {
             max_body_bytes: config.max_body_bytes,
             batch_max_events: config.batch_max_events,
@@ -84,9 +108,19 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), StartError
         },
     });
     let address = listener.local_addr()?;
-    let mut server = HttpServer::new(move || {
+    let admin_address = admin.local_addr()?;
+    let workers = match config.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    // Counted from accept to close: a connection over its client's share
+    // is marked here and refused on its first request.
+    let connections = limit::ConnectionCounts::new(config.client_max_connections);
+    let api_state = state.clone();
+    let server = HttpServer::new(move || {
         App::new()
-            .app_data(state.clone())
+            .app_data(api_state.clone())
+            .wrap(from_fn(admit_connection))
             .wrap(from_fn(record_request))
             .configure(configure)
             .configure(|cfg| {
@@ -95,12 +129,30 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), StartError
                 }
             })
     })
+    .on_connect(move |connection, data| {
+        let peer = connection
+            .downcast_ref::<actix_web::rt::net::TcpStream>()
+            .and_then(|stream| stream.peer_addr().ok());
+        if let Some(slot) = peer.and_then(|p| connections.open(p.ip())) {
+            data.insert(slot);
+        }
+    })
+    .workers(workers)
+    .max_connections(config.max_connections.div_ceil(workers))
     .shutdown_timeout(SHUTDOWN_GRACE.as_secs());
-    if config.workers > 0 {
-        server = server.workers(config.workers);
-    }
-    info!(%address, "prism-server listening");
-    server.listen(listener)?.run().await?;
+    let admin_server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(configure_admin)
+    })
+    .workers(1)
+    .shutdown_timeout(1);
+    info!(%address, %admin_address, "prism-server listening");
+    futures_util::future::try_join(
+        server.listen(listener)?.run(),
+        admin_server.listen(admin)?.run(),
+    )
+    .await?;
 
     info!("stopped accepting requests; flushing the producer");
     kafka.flush(SHUTDOWN_GRACE).await;

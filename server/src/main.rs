@@ -14,14 +14,14 @@ async fn main() -> ExitCode {
         )
         .init();
 
-    let listener = match TcpListener::bind(&config.bind) {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(bind = %config.bind, error = %e, "cannot listen");
-            return ExitCode::FAILURE;
-        }
+    let bind = |address: &str| {
+        TcpListener::bind(address)
+            .inspect_err(|e| tracing::error!(bind = %address, error = %e, "cannot listen"))
     };
-    match run(config, listener).await {
+    let (Ok(listener), Ok(admin)) = (bind(&config.bind), bind(&config.admin_bind)) else {
+        return ExitCode::FAILURE;
+    };
+    match run(config, listener, admin).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "prism-server failed");

@@ -14,6 +14,8 @@ pub struct Metrics {
     pub produce_failures: IntCounterVec,
     pub duplicates: IntCounter,
     pub queue_depth: IntGauge,
+    pub limited: IntCounterVec,
+    pub body_bytes_held: IntGauge,
 }
 
 impl Metrics {
@@ -53,6 +55,19 @@ impl Metrics {
             "producer_queue_depth",
             "Events waiting in the producer for acknowledgement",
         )?;
+        let limited = IntCounterVec::new(
+            Opts::new(
+                "requests_limited_total",
+                "Requests refused by an edge limit, by limit",
+            ),
+            &["limit"],
+        )?;
+        let body_bytes_held = IntGauge::new(
+            "body_bytes_held",
+            "Bytes of request bodies held in memory now",
+        )?;
+        registry.register(Box::new(limited.clone()))?;
+        registry.register(Box::new(body_bytes_held.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_seconds.clone()))?;
         registry.register(Box::new(events_produced.clone()))?;
@@ -67,6 +82,8 @@ impl Metrics {
             produce_failures,
             duplicates,
             queue_depth,
+            limited,
+            body_bytes_held,
         })
     }
 

@@ -41,8 +41,9 @@ pub trait EventSink: Send + Sync + 'static {
     /// acknowledged it.
     async fn send(&self, payload: Vec<u8>) -> Result<(), SinkError>;
 
-    /// Whether the destination answers right now.
-    async fn ready(&self) -> bool;
+    /// Whether the destination answered when last asked: kept up to date
+    /// in the background, so asking costs nothing.
+    fn ready(&self) -> bool;
 
     /// Events accepted locally but not yet acknowledged.
     fn queue_depth(&self) -> usize {
@@ -104,7 +105,7 @@ impl EventSink for MemorySink {
         Ok(())
     }
 
-    async fn ready(&self) -> bool {
+    fn ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
     }
 }

@@ -161,7 +161,7 @@ fn the_topic_is_created_with_two_partitions_and_a_second_start_is_a_no_op() {
 
     let second = start_server(&kafka.brokers(), &topic, &[]);
     let ready = client()
-        .get(format!("{}/readyz", second.url))
+        .get(format!("{}/readyz", second.admin))
         .send()
         .unwrap();
     assert_eq!(ready.status(), 200);
@@ -226,7 +226,10 @@ fn a_killed_broker_gives_503_at_once_and_a_restarted_one_202_within_two_seconds(
     eprintln!("slowest of 20 posts while down: {slowest:?}");
     assert!(slowest < Duration::from_millis(500), "{slowest:?}");
     let started = Instant::now();
-    let ready = client.get(format!("{}/readyz", server.url)).send().unwrap();
+    let ready = client
+        .get(format!("{}/readyz", server.admin))
+        .send()
+        .unwrap();
     assert_eq!(ready.status(), 503);
     assert!(
         started.elapsed() < Duration::from_millis(500),
@@ -248,7 +251,7 @@ fn a_killed_broker_gives_503_at_once_and_a_restarted_one_202_within_two_seconds(
     assert_eq!(post(&client, &server, &after).status(), 202);
     assert_eq!(
         client
-            .get(format!("{}/readyz", server.url))
+            .get(format!("{}/readyz", server.admin))
             .send()
             .unwrap()
             .status(),
@@ -334,7 +337,7 @@ fn a_retried_event_is_one_record_in_the_topic_through_either_endpoint() {
     sorted.sort();
     assert_eq!(sorted, ["first", "second"], "{names:?}");
     let metrics = client
-        .get(format!("{}/metrics", server.url))
+        .get(format!("{}/metrics", server.admin))
         .send()
         .unwrap()
         .text()

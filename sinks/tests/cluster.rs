@@ -30,7 +30,7 @@ fn prism_server_creates_its_topic_with_two_replicas_on_a_three_node_cluster() {
     let _one = one_at_a_time();
     let s = cluster("prism-replication");
     let server = start_server(&s, &[]);
-    assert_eq!(get(&format!("{}/readyz", server.url)).0, 200);
+    assert_eq!(get(&format!("{}/readyz", server.admin)).0, 200);
 
     let state = describe_topic(&s.kafka.brokers(), &s.topic);
     assert_eq!(

@@ -20,7 +20,7 @@ pub use kafka::{
     Record, create_topic, produce, produce_at, produce_to, read_all, read_records, topic_partitions,
 };
 pub use osmem::{Osmem, workspace_bin};
-pub use process::{ChildProcess, free_port, wait_for_port};
+pub use process::{ChildProcess, free_port, free_ports, wait_for_port};
 pub use producer::Producer;
 pub use tools::{PartitionState, TopicState, describe_topic, kafka_tool};
 

@@ -2,12 +2,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::process::{ChildProcess, free_port};
+use crate::process::{ChildProcess, free_ports};
 
 /// `prism-server` as a child process on a free port.
 pub struct Producer {
     pub process: ChildProcess,
+    /// The API and the page.
     pub url: String,
+    /// The operators' listener: `/readyz`, `/metrics`.
+    pub admin: String,
     bin: PathBuf,
     env: Vec<(String, String)>,
     starts: usize,
@@ -19,9 +22,13 @@ impl Producer {
     /// against `brokers`/`topic` with extra environment `env`, and waits
     /// until `/healthz` answers.
     pub fn start(bin: &Path, brokers: &str, topic: &str, env: &[(&str, &str)]) -> Self {
-        let port = free_port();
+        let [port, admin_port] = free_ports();
         let mut all = vec![
             ("PRISM_BIND".to_owned(), format!("127.0.0.1:{port}")),
+            (
+                "PRISM_ADMIN_BIND".to_owned(),
+                format!("127.0.0.1:{admin_port}"),
+            ),
             ("PRISM_KAFKA_BROKERS".to_owned(), brokers.to_owned()),
             ("PRISM_TOPIC".to_owned(), topic.to_owned()),
             ("PRISM_WORKERS".to_owned(), "2".to_owned()),
@@ -33,6 +40,7 @@ impl Producer {
         let producer = Self {
             process,
             url: format!("http://127.0.0.1:{port}"),
+            admin: format!("http://127.0.0.1:{admin_port}"),
             bin: bin.to_owned(),
             env: all,
             starts: 1,

@@ -243,3 +243,27 @@ fn the_page_crates_are_fetched_before_an_offline_page_build() {
     }
     assert!(at("trunk build --release") < at("--profile release-native --locked"));
 }
+
+/// Nothing in the stack authenticates, so nothing but the page may be
+/// reachable from another machine: every published port names 127.0.0.1.
+#[test]
+fn every_published_port_but_the_page_is_bound_to_loopback() {
+    let mut published = 0;
+    for (name, service) in compose() {
+        let Some(ports) = service["ports"].as_sequence() else {
+            continue;
+        };
+        for port in ports {
+            let port = port.as_str().expect("ports as strings");
+            published += 1;
+            if name == "prism-server" && port == "8080:8080" {
+                continue;
+            }
+            assert!(
+                port.starts_with("127.0.0.1:"),
+                "{name} publishes {port} on every interface; write 127.0.0.1:{port}"
+            );
+        }
+    }
+    assert!(published >= 9, "only {published} published ports found");
+}

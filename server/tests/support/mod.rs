@@ -7,11 +7,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use actix_web::web;
+use prism_server::body::BodyRules;
 use prism_server::clock::FixedClock;
 use prism_server::enrich::AddressPolicy;
+use prism_server::limit::{BodyBudget, ClientLimiter, ClientLimits};
 use prism_server::metrics::Metrics;
 use prism_server::recent::RecentIds;
-use prism_server::sink::MemorySink;
+use prism_server::sink::{EventSink, MemorySink};
 use prism_server::ua::UaParser;
 use prism_server::{AppState, Limits};
 use serde_json::{Value, json};
@@ -31,12 +33,31 @@ fn parser() -> Arc<UaParser> {
 }
 
 pub fn state(sink: Arc<MemorySink>, address: AddressPolicy) -> web::Data<AppState> {
-    web::Data::new(AppState {
+    web::Data::new(app_state(sink, address))
+}
+
+/// The test state, to adjust before wrapping it in `web::Data`.
+pub fn app_state(sink: Arc<dyn EventSink>, address: AddressPolicy) -> AppState {
+    AppState {
         sink,
         ua: parser(),
         clock: Arc::new(FixedClock(datetime!(2026-11-22 05:00:00 UTC))),
         metrics: Arc::new(Metrics::new().unwrap()),
-        recent: Arc::new(RecentIds::new(1_000, Duration::from_secs(600))),
+        recent: Arc::new(RecentIds::new(1_000, 1_000, Duration::from_secs(600))),
+        clients: Arc::new(ClientLimiter::new(
+            ClientLimits {
+                events_per_s: 0.0,
+                burst: 0.0,
+                max_in_flight: 0,
+            },
+            100,
+        )),
+        body: BodyRules {
+            timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(5),
+            budget: BodyBudget::new(BATCH_MAX_BYTES * 4),
+            retry_after_s: 3,
+        },
         limits: Limits {
             max_body_bytes: LIMIT,
             batch_max_events: BATCH_MAX_EVENTS,
@@ -44,7 +65,7 @@ pub fn state(sink: Arc<MemorySink>, address: AddressPolicy) -> web::Data<AppStat
             retry_after_s: 3,
             address,
         },
-    })
+    }
 }
 
 macro_rules! app {
@@ -53,7 +74,8 @@ macro_rules! app {
             actix_web::App::new()
                 .app_data($state.clone())
                 .wrap(actix_web::middleware::from_fn(prism_server::record_request))
-                .configure(prism_server::configure),
+                .configure(prism_server::configure)
+                .configure(prism_server::configure_admin),
         )
         .await
     };

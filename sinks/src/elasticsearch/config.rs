@@ -17,6 +17,12 @@ pub struct EsConfig {
     #[arg(long, env = "PRISM_ES_INDEX_PREFIX", default_value = "select-color")]
     pub index_prefix: String,
 
+    /// Replicas of each daily index (the template's `number_of_replicas`):
+    /// 0 on a single node, where a replica can never be placed and every
+    /// index would stay yellow holding twice the shards it needs.
+    #[arg(long, env = "PRISM_ES_REPLICAS", default_value_t = 1)]
+    pub replicas: u32,
+
     /// Send a bulk request once this many documents are waiting.
     #[arg(long, env = "PRISM_ES_BATCH_DOCS", default_value_t = 1_000)]
     pub batch_docs: usize,

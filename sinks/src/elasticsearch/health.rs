@@ -31,7 +31,7 @@ pub async fn prepare(client: &EsClient, config: &EsConfig) -> Result<(), EsError
         .await
         .map_err(|e| refused_or(e, config))?;
     info!(url = %config.connection.url, %version, "elasticsearch reachable");
-    let template = TEMPLATE.replace("select-color-*", &format!("{}-*", config.index_prefix));
+    let template = template(&config.index_prefix, config.replicas);
     client
         .put_template(&config.index_prefix, template.as_bytes())
         .await
@@ -45,6 +45,16 @@ pub async fn prepare(client: &EsClient, config: &EsConfig) -> Result<(), EsError
         Err(e) => warn!(index = %today, error = %e, "could not create today's index"),
     }
     Ok(())
+}
+
+/// The index template for `<prefix>-*` with `replicas` replicas per index.
+pub fn template(prefix: &str, replicas: u32) -> String {
+    TEMPLATE
+        .replace("select-color-*", &format!("{prefix}-*"))
+        .replace(
+            r#""number_of_shards": 1"#,
+            &format!(r#""number_of_shards": 1, "number_of_replicas": {replicas}"#),
+        )
 }
 
 /// Whether the cluster answers at all (a paused worker resumes on `Ok`).
@@ -61,5 +71,19 @@ fn refused_or(e: EsError, config: &EsConfig) -> EsError {
         ))
     } else {
         e
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_takes_the_prefix_and_the_replicas_setting() {
+        let template: serde_json::Value = serde_json::from_str(&template("clicks", 0)).unwrap();
+        assert_eq!(template["index_patterns"], serde_json::json!(["clicks-*"]));
+        let settings = &template["template"]["settings"];
+        assert_eq!(settings["number_of_shards"], 1);
+        assert_eq!(settings["number_of_replicas"], 0);
     }
 }

@@ -6,19 +6,30 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 use uuid::{Uuid, Version};
 
+/// How far before and after the producer's receive time an event's day may
+/// lie and still name its daily index.
+pub const DAYS_BEFORE_RECEIPT: i64 = 2;
+pub const DAYS_AFTER_RECEIPT: i64 = 1;
+
 /// The index an event is filed in. `_id = event_id` makes a second attempt
 /// of an event a conflict only inside one index, so the index must come from
 /// something every attempt shares, whatever the clocks say: the time in the
 /// UUIDv7 `event_id`, minted once in the browser. An id that is not v7 falls
 /// back to `client_ts`, which the page sends unchanged with every attempt.
-/// A time outside 2000-2099 (a browser clock far off) goes to
-/// `<prefix>-undated` rather than to a stray daily index.
+///
+/// The client chooses that time, so it names a daily index only within
+/// [`DAYS_BEFORE_RECEIPT`] days before and [`DAYS_AFTER_RECEIPT`] day after
+/// the producer's `received_at`; anything else goes to `<prefix>-undated`.
+/// A client can therefore reach at most four daily indices on any day, and
+/// a year of traffic makes at most 369 of them plus one undated.
 pub fn index_for(prefix: &str, event: &EnrichedEvent) -> String {
     let day_of = match v7_time(&event.event_id) {
         Some(t) => t,
         None => event.client_ts,
     };
-    if (2000..2100).contains(&day_of.to_offset(UtcOffset::UTC).year()) {
+    let earliest = event.received_at - time::Duration::days(DAYS_BEFORE_RECEIPT);
+    let latest = event.received_at + time::Duration::days(DAYS_AFTER_RECEIPT);
+    if (earliest..=latest).contains(&day_of) {
         index_name(prefix, day_of)
     } else {
         format!("{prefix}-undated")
@@ -156,11 +167,44 @@ mod tests {
         }
         // Not v7 (v4): client_ts, as sent.
         event.event_id = "6f1c2b8e-3d4a-4f5b-9c6d-7e8f9a0b1c2d".parse().unwrap();
+        event.received_at = datetime!(2026-11-21 23:40 UTC);
         event.client_ts = datetime!(2026-11-22 08:30 +09:00);
         assert_eq!(index_for("select-color", &event), "select-color-2026.11.21");
         // A clock far off.
         event.client_ts = datetime!(1970-01-02 00:00 UTC);
         assert_eq!(index_for("select-color", &event), "select-color-undated");
+    }
+
+    #[test]
+    fn a_client_cannot_name_a_day_far_from_its_receipt() {
+        let mut event: EnrichedEvent = serde_json::from_str(SAMPLE).unwrap();
+        event.received_at = datetime!(2026-11-22 12:00 UTC);
+        let minted = |at: OffsetDateTime| {
+            let ms = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap();
+            uuid::Builder::from_unix_timestamp_millis(ms, &[7; 10]).into_uuid()
+        };
+        let index = |event: &EnrichedEvent| index_for("select-color", event);
+        for (at, expected) in [
+            (datetime!(2026-11-20 12:00 UTC), "select-color-2026.11.20"),
+            (datetime!(2026-11-20 11:59 UTC), "select-color-undated"),
+            (datetime!(2026-11-23 12:00 UTC), "select-color-2026.11.23"),
+            (datetime!(2026-11-23 12:01 UTC), "select-color-undated"),
+            (datetime!(2099-12-31 00:00 UTC), "select-color-undated"),
+            (datetime!(2000-01-01 00:00 UTC), "select-color-undated"),
+        ] {
+            event.event_id = minted(at);
+            assert_eq!(index(&event), expected, "id minted at {at}");
+        }
+        // 400 ids minted at midnight of 400 days: the three midnights in the
+        // window and the undated index, not 400 indices.
+        let indices: std::collections::BTreeSet<String> = (0..400)
+            .map(|day| {
+                event.event_id =
+                    minted(datetime!(2026-01-01 00:00 UTC) + time::Duration::days(day));
+                index(&event)
+            })
+            .collect();
+        assert_eq!(indices.len(), 4, "{indices:?}");
     }
 
     const SAMPLE: &str = r#"{"schema_version":1,"event_id":"01937a4e-8f2b-7c3d-9a1e-2b4c6d8e0f12","name":"Kim","color":"blue","client_ts":"2026-11-22T04:00:00Z","received_at":"2026-11-22T04:00:01Z","navigator":{"user_agent":"x"},"ua":{"browser":{"family":"Other"},"os":{"family":"Other"},"device":{"family":"Other"}}}"#;

@@ -178,7 +178,7 @@ pub fn node_down_under_load(
     fully_replicated(s);
     down(&s.kafka, node);
     load.wait_for_more(acks, Duration::from_secs(60));
-    assert_eq!(get(&format!("{}/readyz", server.url)).0, 200);
+    assert_eq!(get(&format!("{}/readyz", server.admin)).0, 200);
     s.kafka.start_node(node);
 }
 
