@@ -3,7 +3,13 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::Color;
-use crate::validate::{FieldError, validate_name};
+use crate::validate::{
+    FieldError, LONG_TEXT_MAX_BYTES, TEXT_MAX_BYTES, check_len, check_range, check_text,
+    validate_name,
+};
+
+/// The years a `client_ts` may fall in.
+pub const CLIENT_YEARS: std::ops::RangeInclusive<i32> = 2000..=2099;
 
 /// What the page POSTs: one press of a colour button.
 ///
@@ -27,20 +33,128 @@ impl ClientEvent {
     /// Checks what the types cannot express and normalises the name
     /// (trimmed). The error names the offending field.
     pub fn validate(&mut self) -> Result<(), FieldError> {
-        if self.event_id.is_nil() {
-            return Err(FieldError::new("event_id", "must not be the nil UUID"));
-        }
         match validate_name(&self.name) {
             Ok(trimmed) if trimmed.len() != self.name.len() => self.name = trimmed.to_owned(),
             Ok(_) => {}
             Err(e) => return Err(FieldError::new("name", e.to_string())),
         }
-        if self.navigator.user_agent.trim().is_empty() {
-            return Err(FieldError::new("navigator.user_agent", "must not be empty"));
+        check_rules(&self.event_id, &self.name, self.client_ts, &self.navigator)
+    }
+}
+
+/// The rules an event keeps, at the edge and again in the sinks (a record
+/// written to the topic by anything else may break them): a real id, a
+/// valid name as trimmed, a plausible client time, and a navigator the
+/// stores can hold.
+pub(crate) fn check_rules(
+    event_id: &Uuid,
+    name: &str,
+    client_ts: OffsetDateTime,
+    navigator: &Navigator,
+) -> Result<(), FieldError> {
+    if event_id.is_nil() {
+        return Err(FieldError::new("event_id", "must not be the nil UUID"));
+    }
+    match validate_name(name) {
+        Ok(trimmed) if trimmed.len() == name.len() => {}
+        Ok(_) => return Err(FieldError::new("name", "must be trimmed")),
+        Err(e) => return Err(FieldError::new("name", e.to_string())),
+    }
+    let year = client_ts.year();
+    if !CLIENT_YEARS.contains(&year) {
+        return Err(FieldError::new(
+            "client_ts",
+            format!(
+                "must be in the years {} to {}, got {year}",
+                CLIENT_YEARS.start(),
+                CLIENT_YEARS.end()
+            ),
+        ));
+    }
+    if navigator.user_agent.trim().is_empty() {
+        return Err(FieldError::new("navigator.user_agent", "must not be empty"));
+    }
+    navigator.validate()
+}
+
+impl Navigator {
+    /// Holds every field to what the stores accept: strings within a byte
+    /// cap and free of control characters, lists and numbers within range.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let short = |field: &str, v: &Option<String>| match v {
+            Some(v) => check_text(field, v, TEXT_MAX_BYTES),
+            None => Ok(()),
+        };
+        let long = |field: &str, v: &Option<String>| match v {
+            Some(v) => check_text(field, v, LONG_TEXT_MAX_BYTES),
+            None => Ok(()),
+        };
+        check_text(
+            "navigator.user_agent",
+            &self.user_agent,
+            LONG_TEXT_MAX_BYTES,
+        )?;
+        short("navigator.language", &self.language)?;
+        if let Some(languages) = &self.languages {
+            check_len("navigator.languages", languages.len())?;
+            for language in languages {
+                check_text("navigator.languages", language, TEXT_MAX_BYTES)?;
+            }
+        }
+        short("navigator.platform", &self.platform)?;
+        short("navigator.vendor", &self.vendor)?;
+        short("navigator.do_not_track", &self.do_not_track)?;
+        short("navigator.timezone", &self.timezone)?;
+        long("navigator.referrer", &self.referrer)?;
+        long("navigator.page_url", &self.page_url)?;
+        if let Some(n) = self.hardware_concurrency {
+            check_range("navigator.hardware_concurrency", n, 0, 4096)?;
+        }
+        if let Some(gib) = self.device_memory {
+            check_range("navigator.device_memory", gib, 0.0, 1024.0)?;
+        }
+        if let Some(n) = self.max_touch_points {
+            check_range("navigator.max_touch_points", n, 0, 256)?;
+        }
+        if let Some(minutes) = self.timezone_offset_min {
+            check_range("navigator.timezone_offset_min", minutes, -1440, 1440)?;
+        }
+        if let Some(screen) = &self.screen {
+            check_range("navigator.screen.width", screen.width, 0, PIXELS_MAX)?;
+            check_range("navigator.screen.height", screen.height, 0, PIXELS_MAX)?;
+            if let Some(ratio) = screen.pixel_ratio {
+                check_range("navigator.screen.pixel_ratio", ratio, 0.0, 100.0)?;
+            }
+            if let Some(depth) = screen.color_depth {
+                check_range("navigator.screen.color_depth", depth, 0, 64)?;
+            }
+        }
+        if let Some(viewport) = &self.viewport {
+            check_range("navigator.viewport.width", viewport.width, 0, PIXELS_MAX)?;
+            check_range("navigator.viewport.height", viewport.height, 0, PIXELS_MAX)?;
+        }
+        if let Some(hints) = &self.ua_data {
+            check_len("navigator.ua_data.brands", hints.brands.len())?;
+            for brand in &hints.brands {
+                check_text(
+                    "navigator.ua_data.brands.brand",
+                    &brand.brand,
+                    TEXT_MAX_BYTES,
+                )?;
+                check_text(
+                    "navigator.ua_data.brands.version",
+                    &brand.version,
+                    TEXT_MAX_BYTES,
+                )?;
+            }
+            short("navigator.ua_data.platform", &hints.platform)?;
         }
         Ok(())
     }
 }
+
+/// Screen and viewport sides at most, in CSS pixels.
+pub const PIXELS_MAX: u32 = 100_000;
 
 /// What the browser reports about itself. Every field but `user_agent` is
 /// optional: browsers differ in what they expose.

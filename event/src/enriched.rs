@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::client::check_rules;
+use crate::validate::FieldError;
 use crate::{ClientEvent, Color, Navigator};
 
 /// Bumped whenever [`EnrichedEvent`] changes incompatibly.
@@ -50,6 +52,12 @@ impl EnrichedEvent {
             navigator: event.navigator,
             ua,
         }
+    }
+
+    /// Whether the event keeps the rules the producer enforces; the sinks
+    /// check again, since anything can write to the topic.
+    pub fn check(&self) -> Result<(), FieldError> {
+        check_rules(&self.event_id, &self.name, self.client_ts, &self.navigator)
     }
 }
 

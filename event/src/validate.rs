@@ -47,6 +47,58 @@ pub fn validate_name(raw: &str) -> Result<&str, NameError> {
     Ok(name)
 }
 
+/// Bytes a short browser string may hold (`language`, `platform`,
+/// `vendor`, `do_not_track`, `timezone`, the client hints' strings).
+pub const TEXT_MAX_BYTES: usize = 256;
+/// Bytes `user_agent`, `referrer` and `page_url` may hold. The stores'
+/// hard limit (a Lucene keyword term, 32 766 bytes) is far above both.
+pub const LONG_TEXT_MAX_BYTES: usize = 2048;
+/// Entries `languages` and `ua_data.brands` may hold.
+pub const LIST_MAX_ITEMS: usize = 32;
+
+/// A browser-reported string: at most `max_bytes`, no control characters.
+pub fn check_text(field: &str, value: &str, max_bytes: usize) -> Result<(), FieldError> {
+    if value.len() > max_bytes {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {max_bytes} bytes, got {}", value.len()),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// A browser-reported number within `min..=max` (and finite).
+pub fn check_range<T>(field: &str, value: T, min: T, max: T) -> Result<(), FieldError>
+where
+    T: PartialOrd + fmt::Display + Copy,
+{
+    if value >= min && value <= max {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            format!("must be between {min} and {max}, got {value}"),
+        ))
+    }
+}
+
+/// A list of at most [`LIST_MAX_ITEMS`] entries.
+pub fn check_len(field: &str, len: usize) -> Result<(), FieldError> {
+    if len > LIST_MAX_ITEMS {
+        return Err(FieldError::new(
+            field,
+            format!("must hold at most {LIST_MAX_ITEMS} entries, got {len}"),
+        ));
+    }
+    Ok(())
+}
+
 /// A request that parsed but breaks a rule; `field` is a dotted path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {

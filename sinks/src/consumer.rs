@@ -39,6 +39,20 @@ use crate::dlq::DeadLetters;
 use crate::metrics::SinkMetrics;
 use crate::sink::{Incoming, Sink, TargetError};
 
+/// How a record that is no event is dead-lettered, and its metric label.
+const NOT_AN_EVENT: &str = "not a valid enriched event";
+/// How an event that breaks the producer's rules is dead-lettered.
+const BREAKS_RULES: &str = "breaks the producer's rules";
+
+/// The metric label of a dead-letter reason the consumer loop gives.
+fn reason_label(reason: &str) -> &'static str {
+    if reason.starts_with(BREAKS_RULES) {
+        "breaks_rules"
+    } else {
+        "not_an_event"
+    }
+}
+
 /// How often age-based work (rotation, time-based batches) is checked when
 /// no records arrive.
 const TICK: Duration = Duration::from_millis(200);
@@ -270,7 +284,11 @@ impl LoopState {
         self.last_record = Instant::now();
         let payload = message.payload().unwrap_or_default().to_vec();
         let event = serde_json::from_slice::<EnrichedEvent>(&payload)
-            .map_err(|e| format!("not a valid enriched event: {e}"));
+            .map_err(|e| format!("{NOT_AN_EVENT}: {e}"))
+            .and_then(|event| match event.check() {
+                Ok(()) => Ok(event),
+                Err(e) => Err(format!("{BREAKS_RULES}: {e}")),
+            });
         self.pending.push_back(Pending {
             epoch: context.epoch.load(Ordering::SeqCst),
             record: Incoming {
@@ -311,6 +329,7 @@ impl LoopState {
             };
             if resume_from.is_some_and(|r| record.offset < r) {
                 self.metrics.skipped.inc();
+                self.metrics.already_there.inc();
                 self.pending.pop_front();
                 continue;
             }
@@ -325,7 +344,10 @@ impl LoopState {
                     warn!(partition = p, offset = record.offset, %reason, "dead-lettered a record");
                 }
                 dead_in_batch += 1;
-                self.metrics.dead_lettered.inc();
+                self.metrics
+                    .dead_lettered
+                    .with_label_values(&[reason_label(reason)])
+                    .inc();
             }
             sink.push(&pending.record).await?;
             self.pending.pop_front();

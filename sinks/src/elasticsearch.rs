@@ -57,7 +57,6 @@ pub struct EsSink {
     /// Requests sent and not yet resolved, oldest first.
     sent: VecDeque<Sent>,
     durable: BTreeMap<i32, i64>,
-    written: u64,
     warned_at: Option<Instant>,
     /// A bulk task that ended without an outcome (it cannot, short of a
     /// panic): its documents are gone, so the worker must stop uncommitted.
@@ -80,8 +79,6 @@ struct Sent {
     /// Partitions revoked while this request was out: what comes back for
     /// them is not sent again.
     revoked: BTreeSet<i32>,
-    /// Documents in the request when first sent.
-    count: usize,
     /// Per partition, the last offset read before this request was cut:
     /// durable once it and every older request are resolved.
     offsets: BTreeMap<i32, i64>,
@@ -106,7 +103,6 @@ impl EsSink {
             batch_offsets: BTreeMap::new(),
             sent: VecDeque::new(),
             durable: BTreeMap::new(),
-            written: 0,
             warned_at: None,
             broken: None,
         })
@@ -164,7 +160,6 @@ impl EsSink {
             task: Some(launch(&self.service, docs)),
             again: Vec::new(),
             revoked: BTreeSet::new(),
-            count: take,
             offsets,
             first_at: first_at.unwrap_or_else(Instant::now),
         });
@@ -208,7 +203,6 @@ impl EsSink {
             let Some(done) = self.sent.pop_front() else {
                 break;
             };
-            self.written += done.count as u64;
             self.durable
                 .extend(done.offsets.into_iter().map(|(p, o)| (p, o + 1)));
             if wait == Wait::Oldest {
@@ -317,6 +311,7 @@ impl Sink for EsSink {
                             (self.service.topic(), record.partition, record.offset),
                         )
                         .await?;
+                    self.service.metrics.count_dead_letter("unencodable");
                 }
             }
         }
@@ -358,7 +353,9 @@ impl Sink for EsSink {
     fn take_durable(&mut self) -> Durable {
         Durable {
             offsets: std::mem::take(&mut self.durable).into_iter().collect(),
-            events: std::mem::take(&mut self.written),
+            // Counted item by item as the answers come (indexed, already
+            // there, dead-lettered): see `BulkService`.
+            events: 0,
         }
     }
 }

@@ -233,7 +233,19 @@ impl Sink for HdfsSink {
             if file.lines == 0 {
                 file.bucket = bucket;
             }
-            file.body.extend_from_slice(&record.payload);
+            // One event, one line: a raw line break can only be whitespace
+            // between JSON tokens (inside a string it must be escaped), so a
+            // pretty-printed record is made compact by dropping them.
+            if record.payload.iter().any(|b| matches!(b, b'\n' | b'\r')) {
+                file.body.extend(
+                    record
+                        .payload
+                        .iter()
+                        .filter(|b| !matches!(b, b'\n' | b'\r')),
+                );
+            } else {
+                file.body.extend_from_slice(&record.payload);
+            }
             file.body.push(b'\n');
             file.lines += 1;
         }

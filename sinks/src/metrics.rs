@@ -1,15 +1,20 @@
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// A sink worker's Prometheus metrics, labelled by sink (`hdfs`,
 /// `elasticsearch`) through a constant label.
+///
+/// Every record consumed ends as exactly one of: written (new in the
+/// target), already there (the target held it: a replay or a retry), or
+/// dead-lettered (by reason); until then it is pending or in flight.
 pub struct SinkMetrics {
     registry: Registry,
     pub consumed: IntCounter,
     pub written: IntCounter,
-    pub dead_lettered: IntCounter,
+    pub already_there: IntCounter,
+    pub dead_lettered: IntCounterVec,
     pub skipped: IntCounter,
     pub batch_seconds: Histogram,
     pub lag: IntGaugeVec,
@@ -24,11 +29,20 @@ impl SinkMetrics {
         let labels = [("sink".to_owned(), sink.to_owned())].into_iter().collect();
         let registry = Registry::new_custom(Some("prism_sink".into()), Some(labels))?;
         let consumed = IntCounter::new("records_consumed_total", "Records read from Kafka")?;
-        let written =
-            IntCounter::new("records_written_total", "Events made durable in the target")?;
-        let dead_lettered = IntCounter::new(
-            "records_dead_lettered_total",
-            "Records copied to the dead-letter topic",
+        let written = IntCounter::new(
+            "records_written_total",
+            "Events made durable in the target as new records",
+        )?;
+        let already_there = IntCounter::new(
+            "records_already_there_total",
+            "Events the target already held (read again after a restart, or a retry)",
+        )?;
+        let dead_lettered = IntCounterVec::new(
+            Opts::new(
+                "records_dead_lettered_total",
+                "Records copied to the dead-letter topic, by reason",
+            ),
+            &["reason"],
         )?;
         let skipped = IntCounter::new(
             "records_skipped_total",
@@ -64,6 +78,7 @@ impl SinkMetrics {
         registry.register(Box::new(consumed.clone()))?;
         registry.register(Box::new(written.clone()))?;
         registry.register(Box::new(dead_lettered.clone()))?;
+        registry.register(Box::new(already_there.clone()))?;
         registry.register(Box::new(skipped.clone()))?;
         registry.register(Box::new(batch_seconds.clone()))?;
         registry.register(Box::new(lag.clone()))?;
@@ -77,6 +92,7 @@ impl SinkMetrics {
             registry,
             consumed,
             written,
+            already_there,
             dead_lettered,
             skipped,
             batch_seconds,

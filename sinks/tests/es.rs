@@ -164,6 +164,55 @@ fn a_record_the_mapping_refuses_is_dead_lettered_and_the_rest_indexed_by_event_d
     );
 }
 
+/// Every record consumed is counted as exactly one outcome: indexed,
+/// already there, or dead-lettered by reason (a poison record, an event
+/// breaking the producer's rules, one the mapping refuses).
+#[test]
+fn each_record_is_counted_once_as_written_already_there_or_dead_lettered_by_reason() {
+    let s = Search::new();
+    let sink = s.start_sink(s.osmem.url(), &[]);
+    let sent = now_events(5);
+    let mut payloads: Vec<Vec<u8>> = sent
+        .iter()
+        .map(|e| serde_json::to_vec(e).unwrap())
+        .collect();
+    payloads.push(payloads[0].clone());
+    payloads.push(b"not an event".to_vec());
+    let mut breaking = serde_json::to_value(event(7, time::OffsetDateTime::now_utc())).unwrap();
+    breaking["navigator"]["screen"] = json!({"width": 1, "height": 2_147_483_648u64});
+    payloads.push(serde_json::to_vec(&breaking).unwrap());
+    let mut unmapped = serde_json::to_value(event(8, time::OffsetDateTime::now_utc())).unwrap();
+    unmapped["surprise"] = json!("a field nobody mapped");
+    payloads.push(serde_json::to_vec(&unmapped).unwrap());
+    produce(&s.kafka.brokers(), &s.topic, &payloads);
+
+    let outcome = |name: &str| sink.metric(name);
+    let dead = |reason: &str| {
+        outcome(&format!(
+            "prism_sink_records_dead_lettered_total{{reason=\"{reason}\""
+        ))
+    };
+    wait_until("every record resolved", Duration::from_secs(60), || {
+        outcome("prism_sink_records_written_total")
+            + outcome("prism_sink_records_already_there_total")
+            + dead("not_an_event")
+            + dead("breaks_rules")
+            + dead("strict_dynamic_mapping_exception")
+            >= 9.0
+    });
+    assert_eq!(outcome("prism_sink_records_consumed_total"), 9.0);
+    assert_eq!(outcome("prism_sink_records_written_total"), 5.0);
+    assert_eq!(outcome("prism_sink_records_already_there_total"), 1.0);
+    assert_eq!(dead("not_an_event"), 1.0);
+    assert_eq!(dead("breaks_rules"), 1.0);
+    assert_eq!(dead("strict_dynamic_mapping_exception"), 1.0);
+    assert_eq!(s.count(), 5);
+    assert_eq!(
+        read_records(&s.kafka.brokers(), &s.dlq(), 3, Duration::from_secs(30)).len(),
+        3
+    );
+}
+
 #[test]
 fn items_throttled_with_429_are_sent_again_and_indexed_once() {
     let s = Search::new();

@@ -24,7 +24,7 @@ fn every_event_lands_once_filed_by_event_time_in_the_hive_layout() {
         datetime!(2026-11-23 00:00:01 UTC),
     ];
     let mut sent: Vec<EnrichedEvent> = (0..300).map(|i| event(i, hours[i % 3])).collect();
-    let mut wild = event(300, datetime!(1999-12-31 23:59:59 UTC));
+    let mut wild = event(300, datetime!(2001-06-01 23:59:59 UTC));
     wild.received_at = datetime!(2026-11-22 05:10:00 UTC);
     sent.push(wild.clone());
     s.produce(&sent);
@@ -190,6 +190,40 @@ fn an_unwritable_target_pauses_loading_and_nothing_is_lost() {
     );
     assert_eq!(get(&format!("{}/readyz", sink.metrics)).0, 200);
     assert_exactly_once(&sent, &s.events());
+}
+
+/// Records written to the topic by something other than prism-server: a
+/// pretty-printed event still makes one line of the lake, and an event that
+/// breaks the producer's rules (a value no store holds) is dead-lettered
+/// byte for byte instead of loaded.
+#[test]
+fn a_pretty_printed_event_is_one_line_and_one_breaking_the_edge_rules_is_dead_lettered() {
+    let s = Lake::new();
+    let _sink = s.start_sink(&[]);
+    let good = now_events(3);
+    let mut breaking = serde_json::to_value(&good[1]).unwrap();
+    breaking["navigator"]["hardware_concurrency"] = serde_json::json!(4_294_967_295u64);
+    let breaking = serde_json::to_vec(&breaking).unwrap();
+    let payloads = vec![
+        serde_json::to_vec_pretty(&good[0]).unwrap(),
+        breaking.clone(),
+        serde_json::to_vec(&good[2]).unwrap(),
+    ];
+    assert!(payloads[0].iter().filter(|b| **b == b'\n').count() > 10);
+    produce(&s.kafka.brokers(), &s.topic, &payloads);
+    assert_eq!(s.wait_for_events(2, Duration::from_secs(30)), 2);
+    let loaded = [good[0].clone(), good[2].clone()];
+    assert_exactly_once(&loaded, &s.events());
+    assert_eq!(s.bad_lines(), 0, "every line of the lake is one event");
+
+    let dead = read_records(&s.kafka.brokers(), &s.dlq(), 1, Duration::from_secs(30));
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].payload, breaking, "dead-lettered byte for byte");
+    let reason = dead_letter_reason(&dead[0]);
+    assert!(
+        reason.contains("navigator.hardware_concurrency"),
+        "{reason}"
+    );
 }
 
 #[test]

@@ -69,6 +69,10 @@ impl BulkOutcome {
 
 /// The sink's own counters, next to the shared ones.
 pub struct EsMetrics {
+    /// The shared counters of outcomes, counted here item by item.
+    written: IntCounter,
+    already_there: IntCounter,
+    dead_lettered: IntCounterVec,
     pub duplicates: IntCounter,
     pub retried: IntCounter,
     pub blocked: IntCounterVec,
@@ -79,6 +83,9 @@ pub struct EsMetrics {
 impl EsMetrics {
     pub fn new(metrics: &SinkMetrics) -> Result<Self, prometheus::Error> {
         let m = Self {
+            written: metrics.written.clone(),
+            already_there: metrics.already_there.clone(),
+            dead_lettered: metrics.dead_lettered.clone(),
             duplicates: IntCounter::new(
                 "es_duplicates_total",
                 "Documents already indexed (409 on create): retries and replays",
@@ -108,6 +115,12 @@ impl EsMetrics {
         metrics.register(Box::new(m.oldest_unresolved.clone()))?;
         metrics.register(Box::new(m.bulk_seconds.clone()))?;
         Ok(m)
+    }
+}
+
+impl EsMetrics {
+    pub fn count_dead_letter(&self, reason: &str) {
+        self.dead_lettered.with_label_values(&[reason]).inc();
     }
 }
 
@@ -255,8 +268,11 @@ impl BulkService {
                 why.get_or_insert_with(|| format!("HTTP {} {kind}: {reason}", result.status));
             }
             match outcome {
-                ItemOutcome::Indexed => {}
-                ItemOutcome::Duplicate => self.metrics.duplicates.inc(),
+                ItemOutcome::Indexed => self.metrics.written.inc(),
+                ItemOutcome::Duplicate => {
+                    self.metrics.duplicates.inc();
+                    self.metrics.already_there.inc();
+                }
                 ItemOutcome::Retry => retry.push(doc),
                 ItemOutcome::Blocked => {
                     let label = if result.status == 404 {
@@ -320,7 +336,11 @@ impl BulkService {
         self.dead_letters
             .send(&record, &why, (&self.topic, doc.partition, doc.offset))
             .await
-            .map_err(|e| e.0)
+            .map_err(|e| e.0)?;
+        // The engine's error type: a small set it defines, never the
+        // record's content.
+        self.metrics.count_dead_letter(kind);
+        Ok(())
     }
 }
 
