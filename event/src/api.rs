@@ -161,7 +161,7 @@ mod tests {
     #[test]
     fn an_unknown_code_from_a_newer_server_still_decodes() {
         let body: ErrorBody =
-            serde_json::from_str(r#"{"error":"rate_limited","message":"slow down"}"#).unwrap();
+            serde_json::from_str(r#"{"error":"payment_required","message":"pay up"}"#).unwrap();
         assert_eq!(body.error, ErrorCode::Unknown);
     }
 }

@@ -33,6 +33,12 @@ impl ClientEvent {
     /// Checks what the types cannot express and normalises the name
     /// (trimmed). The error names the offending field.
     pub fn validate(&mut self) -> Result<(), FieldError> {
+        #[cfg(feature = "unicode")]
+        match crate::validate::normalize_name(&self.name) {
+            Ok(name) => self.name = name,
+            Err(e) => return Err(FieldError::new("name", e.to_string())),
+        }
+        #[cfg(not(feature = "unicode"))]
         match validate_name(&self.name) {
             Ok(trimmed) if trimmed.len() != self.name.len() => self.name = trimmed.to_owned(),
             Ok(_) => {}
@@ -54,6 +60,10 @@ pub(crate) fn check_rules(
 ) -> Result<(), FieldError> {
     if event_id.is_nil() {
         return Err(FieldError::new("event_id", "must not be the nil UUID"));
+    }
+    #[cfg(feature = "unicode")]
+    if let Err(e) = crate::validate::check_normalized_name(name) {
+        return Err(FieldError::new("name", e.to_string()));
     }
     match validate_name(name) {
         Ok(trimmed) if trimmed.len() == name.len() => {}

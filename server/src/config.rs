@@ -53,8 +53,9 @@ pub struct Config {
     pub trust_forwarded: bool,
 
     /// Record the client address with its host part zeroed (IPv4 to /24,
-    /// IPv6 to /48).
-    #[arg(long, env = "PRISM_ANONYMIZE_IP", action = ArgAction::Set, default_value_t = false)]
+    /// IPv6 to /48); `false` records it whole. The per-client limits always
+    /// use the whole address.
+    #[arg(long, env = "PRISM_ANONYMIZE_IP", action = ArgAction::Set, default_value_t = true)]
     pub anonymize_ip: bool,
 
     /// Milliseconds a request body may take to arrive whole; slower is a
@@ -156,7 +157,7 @@ pub struct Config {
     /// `security.protocol=SASL_SSL`); repeat the flag, or separate entries
     /// with commas in the environment variable. Applied last, so it can
     /// override any setting above.
-    #[arg(long = "kafka-option", env = "PRISM_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value)]
+    #[arg(long = "kafka-option", env = "PRISM_KAFKA_OPTIONS", hide_env_values = true, value_delimiter = ',', value_parser = parse_key_value)]
     pub kafka_options: Vec<(String, String)>,
 }
 
@@ -243,6 +244,7 @@ mod tests {
         assert_eq!(config.batch_max_bytes, 1_048_576);
         assert_eq!(config.dedupe_entries, 100_000);
         assert!(!config.trust_forwarded);
+        assert!(config.anonymize_ip);
         assert_eq!(config.admin_bind, "127.0.0.1:9180");
         assert_eq!(config.check(), Ok(()));
     }

@@ -124,13 +124,55 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
             error: self.code(),
-            message: self.to_string(),
+            message: clip_echoes(&self.to_string()),
             field: match self {
                 ApiError::InvalidEvent(e) if !e.field.is_empty() => Some(e.field.clone()),
                 _ => None,
             },
         }
     }
+}
+
+/// Bytes of the client's own input an error message may quote.
+pub const ECHO_MAX_BYTES: usize = 64;
+
+/// The message with every quoted part (serde quotes input in backticks or
+/// double quotes) cut to [`ECHO_MAX_BYTES`], so an answer never carries
+/// more than that of what the client sent.
+fn clip_echoes(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(512));
+    let mut rest = message;
+    while let Some(open) = rest.find(['`', '"']) {
+        let quote = rest[open..].chars().next().unwrap_or('"');
+        out.push_str(&rest[..=open]);
+        let inner_start = open + 1;
+        let (inner, after) = match rest[inner_start..].find(quote) {
+            Some(close) => (
+                &rest[inner_start..inner_start + close],
+                &rest[inner_start + close..],
+            ),
+            None => (&rest[inner_start..], ""),
+        };
+        if inner.len() > ECHO_MAX_BYTES {
+            let mut cut = ECHO_MAX_BYTES;
+            while !inner.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.push_str(&inner[..cut]);
+            out.push('…');
+        } else {
+            out.push_str(inner);
+        }
+        match after.chars().next() {
+            Some(close) => {
+                out.push(close);
+                rest = &after[close.len_utf8()..];
+            }
+            None => rest = "",
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 impl ResponseError for ApiError {
@@ -175,5 +217,29 @@ impl ResponseError for ApiError {
             response.force_close();
         }
         response.json(self.body())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_quotes_at_most_64_bytes_of_input() {
+        let long = "p".repeat(10_000);
+        let message = format!("unknown variant `{long}`, expected one of `red`, `blue`");
+        let clipped = clip_echoes(&message);
+        assert_eq!(
+            clipped,
+            format!(
+                "unknown variant `{}…`, expected one of `red`, `blue`",
+                "p".repeat(64)
+            )
+        );
+        let korean = "김".repeat(30);
+        let clipped = clip_echoes(&format!("invalid type: string \"{korean}\""));
+        assert!(clipped.len() < 64 + 40, "{clipped}");
+        assert_eq!(clip_echoes("no quotes at all"), "no quotes at all");
+        assert_eq!(clip_echoes("an `unclosed quote"), "an `unclosed quote");
     }
 }

@@ -15,7 +15,9 @@ pub mod enrich;
 pub mod error;
 pub mod kafka;
 pub mod limit;
+pub mod logging;
 pub mod metrics;
+pub mod page;
 pub mod recent;
 pub mod routes;
 pub mod sink;
@@ -62,6 +64,11 @@ pub async fn run(
 ) -> Result<(), StartError> {
     config.check().map_err(StartError::Settings)?;
     let static_dir = Some(config.static_dir.clone()).filter(|d| d.join("index.html").is_file());
+    let index = match &static_dir {
+        Some(dir) => Some(std::fs::read_to_string(dir.join("index.html"))?),
+        None => None,
+    };
+    let policy = page::content_security_policy(index.as_deref());
     if static_dir.is_none() {
         warn!(
             dir = %config.static_dir.display(),
@@ -120,6 +127,8 @@ pub async fn run(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(api_state.clone())
+            .wrap(from_fn(page::json_errors))
+            .wrap(page::security_headers(&policy))
             .wrap(from_fn(admit_connection))
             .wrap(from_fn(record_request))
             .configure(configure)

@@ -16,6 +16,7 @@ pub struct Metrics {
     pub queue_depth: IntGauge,
     pub limited: IntCounterVec,
     pub body_bytes_held: IntGauge,
+    pub protocol_errors: IntCounter,
 }
 
 impl Metrics {
@@ -66,6 +67,11 @@ impl Metrics {
             "body_bytes_held",
             "Bytes of request bodies held in memory now",
         )?;
+        let protocol_errors = IntCounter::new(
+            "http_protocol_errors_total",
+            "Connections ended by a request that breaks HTTP (malformed, truncated)",
+        )?;
+        registry.register(Box::new(protocol_errors.clone()))?;
         registry.register(Box::new(limited.clone()))?;
         registry.register(Box::new(body_bytes_held.clone()))?;
         registry.register(Box::new(requests.clone()))?;
@@ -84,6 +90,7 @@ impl Metrics {
             queue_depth,
             limited,
             body_bytes_held,
+            protocol_errors,
         })
     }
 

@@ -110,6 +110,12 @@ async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.metrics.queue_depth.set(depth);
     let held = i64::try_from(state.body.budget.held()).unwrap_or(i64::MAX);
     state.metrics.body_bytes_held.set(held);
+    let seen = crate::logging::protocol_errors();
+    let counted = state.metrics.protocol_errors.get();
+    state
+        .metrics
+        .protocol_errors
+        .inc_by(seen.saturating_sub(counted));
     let text = state.metrics.render().map_err(|e| {
         tracing::warn!(error = %e, "could not render metrics");
         ApiError::Internal

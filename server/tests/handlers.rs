@@ -303,6 +303,33 @@ fn bad_inputs() -> Vec<Case> {
             InvalidEvent,
             Some("navigator.timezone_offset_min"),
         ),
+        case(
+            "a right-to-left override in the name",
+            json,
+            with("/name", Some(json!("evil\u{202E}gnp.exe"))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidEvent,
+            Some("name"),
+        ),
+        case(
+            "a name of invisible characters only",
+            json,
+            with("/name", Some(json!("\u{200B}\u{3164}\u{200B}"))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidEvent,
+            Some("name"),
+        ),
+        case(
+            "a stack of combining marks",
+            json,
+            with(
+                "/name",
+                Some(json!("Z\u{301}\u{302}\u{303}\u{304}\u{305}algo")),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidEvent,
+            Some("name"),
+        ),
     ]
 }
 
@@ -503,4 +530,31 @@ async fn metrics_count_requests_by_route_and_status_without_personal_labels() {
     }
     assert!(text.contains("prism_http_request_duration_seconds_bucket"));
     assert!(!text.contains("Kim") && !text.contains("198.51.100") && !text.contains("Chrome"));
+}
+
+#[actix_web::test]
+async fn a_name_is_stored_in_normalisation_form_c() {
+    let sink = Arc::new(MemorySink::new());
+    let state = state(sink.clone(), AddressPolicy::default());
+    let (status, _, _) = post(&state, with("/name", Some(json!("  Jose\u{301} Kim ")))).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let stored: EnrichedEvent = serde_json::from_slice(&sink.sent()[0]).unwrap();
+    assert_eq!(stored.name, "Jos\u{e9} Kim");
+}
+
+#[actix_web::test]
+async fn an_error_answer_quotes_at_most_64_bytes_of_the_input() {
+    let sink = Arc::new(MemorySink::new());
+    let state = state(sink.clone(), AddressPolicy::default());
+    let long = "x".repeat(3_000);
+    for body in [
+        with("/color", Some(json!(long))),
+        with(&format!("/{long}"), Some(json!(1))),
+    ] {
+        let (status, _, answer) = post(&state, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let message = answer["message"].as_str().unwrap();
+        assert!(message.len() < 300, "{} bytes: {message}", message.len());
+        assert!(!message.contains(&"x".repeat(65)), "{message}");
+    }
 }

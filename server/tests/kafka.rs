@@ -89,7 +89,8 @@ fn a_posted_event_is_read_back_from_kafka_enriched() {
     assert_eq!(got.ua.os.family, "Linux");
     assert_eq!(got.schema_version, prism_event::SCHEMA_VERSION);
     assert!((time::OffsetDateTime::now_utc() - got.received_at).abs() < time::Duration::minutes(1));
-    assert_eq!(got.client_ip, Some("127.0.0.1".parse().unwrap()));
+    // Anonymised by default: the /24 of 127.0.0.1.
+    assert_eq!(got.client_ip, Some("127.0.0.0".parse().unwrap()));
     // Navigator fields arrive untouched.
     let raw: Value = serde_json::from_slice(&records[0].payload).unwrap();
     assert_eq!(raw["navigator"], sent["navigator"]);

@@ -62,7 +62,7 @@ pub struct AuditConfig {
     pub topic: String,
 
     /// Extra librdkafka settings (SASL, TLS), as the sinks take them.
-    #[arg(long = "kafka-option", env = "PRISM_KAFKA_OPTIONS", value_delimiter = ',', value_parser = crate::config::parse_key_value)]
+    #[arg(long = "kafka-option", env = "PRISM_KAFKA_OPTIONS", hide_env_values = true, value_delimiter = ',', value_parser = crate::config::parse_key_value)]
     pub kafka_options: Vec<(String, String)>,
 
     /// The lake (`file:///…`, `hdfs://…`), as the HDFS sink's

@@ -47,7 +47,7 @@ pub struct ConsumerConfig {
     /// Extra librdkafka setting as `key=value` for the consumer and the
     /// dead-letter producer (e.g. `security.protocol=SASL_SSL`); repeat the
     /// flag, or separate entries with commas in the environment variable.
-    #[arg(long = "kafka-option", env = "PRISM_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value)]
+    #[arg(long = "kafka-option", env = "PRISM_KAFKA_OPTIONS", hide_env_values = true, value_delimiter = ',', value_parser = parse_key_value)]
     pub kafka_options: Vec<(String, String)>,
 }
 

@@ -213,6 +213,44 @@ fn each_record_is_counted_once_as_written_already_there_or_dead_lettered_by_reas
     );
 }
 
+/// A password written into `PRISM_ES_URL` is used, but never logged and
+/// never shown by `--help`; nor are `PRISM_KAFKA_OPTIONS` values.
+#[test]
+fn credentials_in_the_url_are_used_and_never_logged_or_printed() {
+    let s = Search::new();
+    let url = s
+        .osmem
+        .url()
+        .replacen("http://", "http://elastic:s3cret-pw@", 1);
+    let sink = s.start_sink(&url, &[]);
+    let sent = now_events(1);
+    s.produce(&sent);
+    assert_eq!(s.wait_for_count(1, Duration::from_secs(60)), 1);
+    let log = sink.process.output();
+    assert!(log.contains("elasticsearch reachable"), "{log}");
+    assert!(
+        !log.contains("s3cret-pw"),
+        "the password was logged:\n{log}"
+    );
+    assert!(
+        log.contains("plain HTTP"),
+        "no warning about plain HTTP:\n{log}"
+    );
+
+    let help = std::process::Command::new(support::sink_bin("prism-es-sink"))
+        .arg("--help")
+        .env("PRISM_ES_URL", &url)
+        .env("PRISM_KAFKA_OPTIONS", "sasl.password=hunter2")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("PRISM_ES_URL"), "{help}");
+    assert!(
+        !help.contains("s3cret-pw") && !help.contains("hunter2"),
+        "{help}"
+    );
+}
+
 #[test]
 fn items_throttled_with_429_are_sent_again_and_indexed_once() {
     let s = Search::new();

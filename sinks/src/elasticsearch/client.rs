@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use tracing::warn;
 
 use super::config::EsConnection;
 use super::retry::{RequestOutcome, request_outcome};
@@ -80,22 +81,34 @@ impl EsClient {
             let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| bad(&e))?;
             builder = builder.add_root_certificate(cert);
         }
-        let auth = match (&config.api_key, &config.user) {
-            (Some(key), _) => {
+        // Credentials written into the URL count as basic authentication
+        // (unless set apart), and the URL kept is without them: it appears
+        // in logs and errors.
+        let in_url = super::config::credentials_in(&config.url);
+        let auth = match (&config.api_key, &config.user, in_url) {
+            (Some(key), _, _) => {
                 let mut value =
                     HeaderValue::from_str(&format!("ApiKey {key}")).map_err(|e| bad(&e))?;
                 value.set_sensitive(true);
                 Auth::ApiKey(value)
             }
-            (None, Some(user)) => Auth::Basic {
+            (None, Some(user), _) => Auth::Basic {
                 user: user.clone(),
                 password: config.password.clone(),
             },
-            (None, None) => Auth::None,
+            (None, None, Some((user, password))) => Auth::Basic { user, password },
+            (None, None, None) => Auth::None,
         };
+        let base = super::config::redacted(&config.url);
+        if !matches!(auth, Auth::None) && base.starts_with("http://") {
+            warn!(
+                url = %base,
+                "credentials for elasticsearch go over plain HTTP; use https:// outside a trusted network"
+            );
+        }
         Ok(Self {
             http: builder.build().map_err(|e| bad(&e))?,
-            base: config.url.trim_end_matches('/').to_owned(),
+            base,
             auth,
         })
     }

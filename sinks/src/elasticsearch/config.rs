@@ -53,11 +53,14 @@ pub struct EsConfig {
 /// `prism-audit`.
 #[derive(Debug, Clone, Args)]
 pub struct EsConnection {
-    /// Elasticsearch or OpenSearch base URL.
+    /// Elasticsearch or OpenSearch base URL. Credentials written into it
+    /// (`https://user:password@host`) are used as basic authentication and
+    /// never logged; prefer `PRISM_ES_USER`/`PRISM_ES_PASSWORD`.
     #[arg(
         long = "es-url",
         env = "PRISM_ES_URL",
-        default_value = "http://127.0.0.1:9200"
+        default_value = "http://127.0.0.1:9200",
+        hide_env_values = true
     )]
     pub url: String,
 
@@ -81,4 +84,74 @@ pub struct EsConnection {
     /// PEM file with an extra CA certificate to trust.
     #[arg(long = "es-ca-cert", env = "PRISM_ES_CA_CERT")]
     pub ca_cert: Option<std::path::PathBuf>,
+}
+
+/// `url` without the user and password it may carry, for logs and errors.
+pub fn redacted(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() || !parsed.username().is_empty() {
+                // Only fails for URLs that cannot carry credentials at all.
+                let _ = parsed.set_username("");
+                let _ = parsed.set_password(None);
+            }
+            parsed.as_str().trim_end_matches('/').to_owned()
+        }
+        // Unparsable: keep nothing after a possible `user:password@`.
+        Err(_) => match url.rsplit_once('@') {
+            Some((_, host)) => format!("(redacted)@{host}"),
+            None => url.to_owned(),
+        },
+    }
+}
+
+/// The credentials written into `url` (`user:password@`), percent-decoded.
+pub fn credentials_in(url: &str) -> Option<(String, Option<String>)> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    if parsed.username().is_empty() {
+        return None;
+    }
+    let decode = |s: &str| percent_decode(s);
+    Some((decode(parsed.username()), parsed.password().map(decode)))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_a_url_are_taken_out_of_what_is_logged() {
+        let url = "https://elastic:s3cr%40t@es.example:9200/";
+        assert_eq!(redacted(url), "https://es.example:9200");
+        assert_eq!(
+            credentials_in(url),
+            Some(("elastic".to_owned(), Some("s3cr@t".to_owned())))
+        );
+        assert_eq!(redacted("http://127.0.0.1:9200"), "http://127.0.0.1:9200");
+        assert_eq!(credentials_in("http://127.0.0.1:9200"), None);
+        assert_eq!(redacted("not a url u:p@host"), "(redacted)@host");
+    }
 }

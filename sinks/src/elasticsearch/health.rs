@@ -7,7 +7,7 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use super::client::{EsClient, EsError};
-use super::config::EsConfig;
+use super::config::{EsConfig, redacted};
 use super::request::index_name;
 
 /// The index template installed at start-up (`sinks/src/elasticsearch/template.json`).
@@ -26,11 +26,11 @@ pub async fn prepare(client: &EsClient, config: &EsConfig) -> Result<(), EsError
         ))
         .when(|e| !e.is_auth())
         .notify(|e, wait| {
-            warn!(url = %config.connection.url, error = %e, retry_in_ms = wait.as_millis() as u64, "elasticsearch is not reachable; retrying");
+            warn!(url = %redacted(&config.connection.url), error = %e, retry_in_ms = wait.as_millis() as u64, "elasticsearch is not reachable; retrying");
         })
         .await
         .map_err(|e| refused_or(e, config))?;
-    info!(url = %config.connection.url, %version, "elasticsearch reachable");
+    info!(url = %redacted(&config.connection.url), %version, "elasticsearch reachable");
     let template = template(&config.index_prefix, config.replicas);
     client
         .put_template(&config.index_prefix, template.as_bytes())
@@ -67,7 +67,7 @@ fn refused_or(e: EsError, config: &EsConfig) -> EsError {
         EsError::Config(format!(
             "elasticsearch at {} refused our credentials ({e}); check PRISM_ES_USER / \
              PRISM_ES_PASSWORD / PRISM_ES_API_KEY and the role's index privileges",
-            config.connection.url
+            redacted(&config.connection.url)
         ))
     } else {
         e
