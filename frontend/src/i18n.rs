@@ -68,6 +68,16 @@ impl Lang {
                 "Please remove special control characters.".into()
             }
             (Lang::Ko, NameError::ControlCharacter) => "제어 문자는 사용할 수 없습니다.".into(),
+            // The producer's own checks (the page does not run them); its
+            // 422 arrives with these.
+            (Lang::En, NameError::Refused { .. } | NameError::NotNormalized) => {
+                "Please remove invisible or special characters.".into()
+            }
+            (Lang::Ko, NameError::Refused { .. } | NameError::NotNormalized) => {
+                "보이지 않는 문자나 특수 문자는 사용할 수 없습니다.".into()
+            }
+            (Lang::En, NameError::CombiningMarks) => "Too many accents on one letter.".into(),
+            (Lang::Ko, NameError::CombiningMarks) => "한 글자에 붙은 기호가 너무 많습니다.".into(),
         }
     }
 
