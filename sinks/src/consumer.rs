@@ -429,10 +429,12 @@ impl LoopState {
         started: Instant,
     ) {
         let durable = sink.take_durable();
+        self.metrics.written.inc_by(durable.events);
+        self.metrics.already_there.inc_by(durable.already_there);
+        self.metrics.skipped.inc_by(durable.already_there);
         if durable.offsets.is_empty() {
             return;
         }
-        self.metrics.written.inc_by(durable.events);
         self.metrics
             .batch_seconds
             .observe(started.elapsed().as_secs_f64());

@@ -356,6 +356,7 @@ impl Sink for EsSink {
             // Counted item by item as the answers come (indexed, already
             // there, dead-lettered): see `BulkService`.
             events: 0,
+            already_there: 0,
         }
     }
 }

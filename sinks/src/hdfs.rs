@@ -1,15 +1,22 @@
 //! `prism-hdfs-sink`: events as JSON lines in a Hive layout, each file
-//! holding one contiguous offset range of one partition.
+//! holding the events of one partition and one hour within its offset
+//! range (`<topic>+<partition>+<first>+<last>.jsonl`): every event of that
+//! partition and hour whose offset lies in the range is in the file.
+//!
+//! A partition keeps one open file per hour, up to [`MAX_OPEN_HOURS`] of
+//! them, so events whose clocks jump between hours (a client alternating
+//! 23:59:59 and 00:00:01) make one file per hour and rotation, not one per
+//! event.
 //!
 //! Commit protocol: a file is written under [`layout::TEMP_DIR`], the
-//! partition's claim is checked, the file is renamed into place, and only
-//! then are its offsets reported durable. On assignment the worker claims
-//! the partition and recovers the next offset from the final file names
-//! (highest last offset + 1), so a crash between rename and commit never
-//! duplicates a line. Because a file covers one contiguous range, a
-//! partition switches to a new file when its events move to another hour;
-//! files are renamed in offset order, so recovery never skips a record.
-//! See [`recovery`] for what recovery trusts and how far back it looks.
+//! partition's claim is checked, the file is renamed into place. A
+//! partition's offsets are durable up to the first record of its oldest
+//! file still open. On assignment the worker claims the partition and lists
+//! the files written since the group's committed offset; a record read
+//! again whose hour has a final file covering its offset is already in the
+//! lake and is skipped, so a crash between a rename and a commit never
+//! duplicates a line. See [`recovery`] for what recovery trusts and how far
+//! back it looks.
 
 pub mod layout;
 pub mod recovery;
@@ -24,7 +31,7 @@ use opendal::Operator;
 use tracing::debug;
 
 use self::layout::{Bucket, TEMP_DIR, file_name};
-use self::recovery::Claims;
+use self::recovery::{Claims, Written};
 use crate::event_time::event_time;
 use crate::sink::{Durable, Incoming, Sink, TargetError};
 
@@ -71,7 +78,14 @@ impl HdfsConfig {
     }
 }
 
-/// The open file of one partition.
+/// Files a partition keeps open at once, one per hour; a record for
+/// another hour closes the oldest. Events are filed under their client's
+/// clock only within the clock-skew bound of their receipt (else under the
+/// receipt), so live traffic spans two hours at most; the rest is room for
+/// late records.
+pub const MAX_OPEN_HOURS: usize = 4;
+
+/// An open file: one partition, one hour.
 struct OpenFile {
     bucket: Bucket,
     first: i64,
@@ -102,10 +116,16 @@ pub struct HdfsSink {
     rotate_age: Duration,
     max_skew: Duration,
     claims: Claims,
-    open: HashMap<i32, OpenFile>,
+    open: BTreeMap<(i32, Bucket), OpenFile>,
+    /// The last offset handed to the sink, per partition.
+    pushed: HashMap<i32, i64>,
+    /// Final files found on assignment, per partition: what a record read
+    /// again may already be in.
+    found: HashMap<i32, Vec<Written>>,
     durable: BTreeMap<i32, i64>,
     fenced: Vec<i32>,
     written: u64,
+    already_there: u64,
 }
 
 impl HdfsSink {
@@ -118,23 +138,59 @@ impl HdfsSink {
             rotate_bytes: config.rotate_bytes.max(1),
             rotate_age: Duration::from_millis(config.rotate_age_ms),
             max_skew: Duration::from_secs(config.max_clock_skew_s),
-            open: HashMap::new(),
+            open: BTreeMap::new(),
+            pushed: HashMap::new(),
+            found: HashMap::new(),
             durable: BTreeMap::new(),
             fenced: Vec::new(),
             written: 0,
+            already_there: 0,
         }
+    }
+
+    /// Records up to the first of the partition's oldest open file are in
+    /// the lake (or needed no file); with no file open, all it was given.
+    fn update_durable(&mut self, partition: i32) {
+        let oldest_open = self
+            .open
+            .range((partition, Bucket::MIN)..=(partition, Bucket::MAX))
+            .map(|(_, f)| f.first)
+            .min();
+        let next = match (oldest_open, self.pushed.get(&partition)) {
+            (Some(first), _) => first,
+            (None, Some(last)) => last + 1,
+            (None, None) => return,
+        };
+        if self.durable.get(&partition).is_none_or(|d| *d < next) {
+            self.durable.insert(partition, next);
+        }
+    }
+
+    fn open_hours(&self, partition: i32) -> impl Iterator<Item = (&Bucket, &OpenFile)> {
+        self.open
+            .range((partition, Bucket::MIN)..=(partition, Bucket::MAX))
+            .map(|((_, b), f)| (b, f))
+    }
+
+    /// Whether a file found on assignment already holds this record.
+    fn already_written(&self, partition: i32, bucket: Bucket, offset: i64) -> bool {
+        self.found.get(&partition).is_some_and(|files| {
+            files
+                .iter()
+                .any(|w| w.bucket == bucket && (w.first..=w.last).contains(&offset))
+        })
     }
 
     fn is_full(&self, file: &OpenFile) -> bool {
         file.lines >= self.rotate_records || file.body.len() >= self.rotate_bytes
     }
 
-    /// Writes the open file of `partition` and renames it into place. On
-    /// error the file stays open, unchanged, for the next try. When another
-    /// worker has claimed the partition meanwhile, the file is dropped and
-    /// the partition reported fenced.
-    async fn commit(&mut self, partition: i32) -> Result<(), TargetError> {
-        let Some(mut file) = self.open.remove(&partition) else {
+    /// Writes the open file of `partition` for `bucket` and renames it
+    /// into place. On error the file stays open, unchanged, for the next
+    /// try. When another worker has claimed the partition meanwhile, every
+    /// open file of it is dropped and the partition reported fenced.
+    async fn commit(&mut self, partition: i32, bucket: Bucket) -> Result<(), TargetError> {
+        let Some(mut file) = self.open.remove(&(partition, bucket)) else {
             return Ok(());
         };
         if file.lines > 0 {
@@ -143,18 +199,18 @@ impl HdfsSink {
             match self.place(partition, &file, body.clone()).await {
                 Ok(true) => self.written += file.lines as u64,
                 Ok(false) => {
-                    self.durable.remove(&partition);
+                    self.revoke(partition);
                     self.fenced.push(partition);
                     return Ok(());
                 }
                 Err(e) => {
                     file.body = body.to_vec();
-                    self.open.insert(partition, file);
+                    self.open.insert((partition, bucket), file);
                     return Err(e);
                 }
             }
         }
-        self.durable.insert(partition, file.last + 1);
+        self.update_durable(partition);
         Ok(())
     }
 
@@ -192,76 +248,103 @@ impl Sink for HdfsSink {
         "hdfs"
     }
 
+    /// Claims the partition and notes the final files written from the
+    /// group's committed offset on: records read again are checked against
+    /// them one by one (see [`HdfsSink::push`]), so nothing is skipped by
+    /// offset alone.
     async fn recover(&mut self, first: &Incoming) -> Result<Option<i64>, TargetError> {
         let since = recovery::look_back_from(first, self.max_skew);
         self.claims.claim(first.partition).await?;
-        recovery::next_offset(&self.op, &self.topic, first.partition, since).await
+        let found =
+            recovery::written_since(&self.op, &self.topic, first.partition, since, first.offset)
+                .await?;
+        self.found.insert(first.partition, found);
+        Ok(None)
     }
 
     fn revoke(&mut self, partition: i32) {
-        self.open.remove(&partition);
+        self.open.retain(|(p, _), _| *p != partition);
+        self.pushed.remove(&partition);
+        self.found.remove(&partition);
         self.durable.remove(&partition);
         self.claims.forget(partition);
     }
 
-    /// Closes the open file first when the record cannot join it (another
-    /// hour, or full), so a failure here leaves everything as it was.
+    /// Adds the record to its hour's open file, closing that file first
+    /// when full, or the partition's oldest open file when this hour would
+    /// be one too many; a failure there leaves everything as it was.
     async fn push(&mut self, record: &Incoming) -> Result<(), TargetError> {
         let p = record.partition;
-        let bucket = record
-            .event
-            .as_ref()
-            .ok()
-            .map(|e| Bucket::of(event_time(e, self.max_skew)));
-        if let Some(file) = self.open.get(&p)
-            && file.lines > 0
-            && (bucket.is_some_and(|b| b != file.bucket) || self.is_full(file))
+        let Ok(event) = &record.event else {
+            // Dead-lettered by the loop: only its offset counts.
+            self.pushed.insert(p, record.offset);
+            self.update_durable(p);
+            return Ok(());
+        };
+        let bucket = Bucket::of(event_time(event, self.max_skew));
+        if self.already_written(p, bucket, record.offset) {
+            self.already_there += 1;
+            self.pushed.insert(p, record.offset);
+            self.update_durable(p);
+            return Ok(());
+        }
+        let full = self.open.get(&(p, bucket)).is_some_and(|f| self.is_full(f));
+        let evict = if full {
+            Some(bucket)
+        } else if !self.open.contains_key(&(p, bucket))
+            && self.open_hours(p).count() >= MAX_OPEN_HOURS
         {
-            self.commit(p).await?;
+            self.open_hours(p)
+                .min_by_key(|(_, f)| f.first)
+                .map(|(b, _)| *b)
+        } else {
+            None
+        };
+        if let Some(closing) = evict {
+            self.commit(p, closing).await?;
             if self.fenced.contains(&p) {
                 return Ok(());
             }
         }
-        let file = self.open.entry(p).or_insert_with(|| {
-            OpenFile::new(
-                bucket.unwrap_or(Bucket::of(time::OffsetDateTime::now_utc())),
-                record.offset,
-            )
-        });
+        let file = self
+            .open
+            .entry((p, bucket))
+            .or_insert_with(|| OpenFile::new(bucket, record.offset));
         file.last = record.offset;
-        if let (Ok(_), Some(bucket)) = (&record.event, bucket) {
-            if file.lines == 0 {
-                file.bucket = bucket;
-            }
-            // One event, one line: a raw line break can only be whitespace
-            // between JSON tokens (inside a string it must be escaped), so a
-            // pretty-printed record is made compact by dropping them.
-            if record.payload.iter().any(|b| matches!(b, b'\n' | b'\r')) {
-                file.body.extend(
-                    record
-                        .payload
-                        .iter()
-                        .filter(|b| !matches!(b, b'\n' | b'\r')),
-                );
-            } else {
-                file.body.extend_from_slice(&record.payload);
-            }
-            file.body.push(b'\n');
-            file.lines += 1;
+        // One event, one line: a raw line break can only be whitespace
+        // between JSON tokens (inside a string it must be escaped), so a
+        // pretty-printed record is made compact by dropping them.
+        if record.payload.iter().any(|b| matches!(b, b'\n' | b'\r')) {
+            file.body.extend(
+                record
+                    .payload
+                    .iter()
+                    .filter(|b| !matches!(b, b'\n' | b'\r')),
+            );
+        } else {
+            file.body.extend_from_slice(&record.payload);
         }
+        file.body.push(b'\n');
+        file.lines += 1;
+        self.pushed.insert(p, record.offset);
         Ok(())
     }
 
     async fn flush(&mut self, force: bool) -> Result<(), TargetError> {
-        let mut due: Vec<i32> = self
+        let mut due: Vec<(i32, i64, Bucket)> = self
             .open
             .iter()
             .filter(|(_, f)| force || self.is_full(f) || f.opened.elapsed() >= self.rotate_age)
-            .map(|(p, _)| *p)
+            .map(|((p, b), f)| (*p, f.first, *b))
             .collect();
+        // Per partition in offset order: the durable point moves as far
+        // as it can at each step.
         due.sort_unstable();
-        for p in due {
-            self.commit(p).await?;
+        for (p, _, bucket) in due {
+            if self.fenced.contains(&p) {
+                continue;
+            }
+            self.commit(p, bucket).await?;
         }
         Ok(())
     }
@@ -270,6 +353,7 @@ impl Sink for HdfsSink {
         Durable {
             offsets: std::mem::take(&mut self.durable).into_iter().collect(),
             events: std::mem::take(&mut self.written),
+            already_there: std::mem::take(&mut self.already_there),
         }
     }
 

@@ -21,7 +21,10 @@ pub struct Incoming {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Durable {
     pub offsets: Vec<(i32, i64)>,
+    /// Events made durable as new records.
     pub events: u64,
+    /// Records read again that the target already held.
+    pub already_there: u64,
 }
 
 /// The destination failed (or did not answer in time); the loop pauses

@@ -12,7 +12,9 @@ use time::macros::datetime;
 mod support;
 
 use support::lake::Lake;
-use support::{SKEW, assert_exactly_once, dead_letter_reason, event, get, metric, now_events};
+use support::{
+    SKEW, assert_exactly_once, dead_letter_reason, event, get, metric, now_events, wait_until,
+};
 
 #[test]
 fn every_event_lands_once_filed_by_event_time_in_the_hive_layout() {
@@ -94,6 +96,76 @@ fn kill_9_five_times_mid_stream_loses_and_duplicates_nothing() {
     let landed = s.wait_for_events(sent.len(), Duration::from_secs(90));
     eprintln!("after 5 kills: {before_final} events had landed; after the final start: {landed}");
     assert!(before_final > 0, "the killed sinks made progress");
+    s.assert_settles_exactly_once(&sent, Duration::from_secs(5));
+}
+
+/// Events whose clocks alternate between two hours (a client sending
+/// 23:59:59 and 00:00:01 by turns) make one file per partition and hour,
+/// not one per event.
+#[test]
+fn alternating_hours_make_one_file_per_partition_and_hour() {
+    let s = Lake::new();
+    let _sink = s.start_sink(&[("PRISM_ROTATE_AGE_MS", "3000")]);
+    let midnight = datetime!(2026-11-22 00:00:00 UTC);
+    let sent: Vec<EnrichedEvent> = (0..400)
+        .map(|i| {
+            let side = if i % 2 == 0 { -1 } else { 1 };
+            event(i, midnight + time::Duration::seconds(side))
+        })
+        .collect();
+    s.produce(&sent);
+    assert_eq!(
+        s.wait_for_events(sent.len(), Duration::from_secs(60)),
+        sent.len()
+    );
+    let files = s.files();
+    assert!(
+        files.len() <= 4,
+        "{} files for 2 hours on 2 partitions: {:?}",
+        files.len(),
+        files.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+    assert_exactly_once(&sent, &s.events());
+}
+
+/// The same across six hours at once (more than a partition keeps open:
+/// browser clocks up to five hours behind, allowed by a five-hour skew
+/// bound), with the sink killed -9 three times mid-stream: every event once.
+#[test]
+fn interleaved_hours_survive_kill_9_exactly_once() {
+    let s = Lake::new();
+    let now = time::OffsetDateTime::now_utc();
+    let sent: Vec<EnrichedEvent> = (0..2_400)
+        .map(|i| {
+            let behind = time::Duration::minutes(55 * (i % 6) as i64);
+            EnrichedEvent {
+                received_at: now,
+                ..event(i, now - behind)
+            }
+        })
+        .collect();
+    let env = [
+        ("PRISM_ROTATE_RECORDS", "40"),
+        ("PRISM_ROTATE_AGE_MS", "300"),
+        ("PRISM_MAX_CLOCK_SKEW_S", "18000"),
+    ];
+    std::thread::scope(|scope| {
+        let producer = scope.spawn(|| s.produce_steadily(&sent, 100, Duration::from_millis(100)));
+        // Each sink is killed once it has written something, a little later
+        // each round, mid-file for some hours and between files for others.
+        for round in 0..3 {
+            let landed = s.events().len();
+            let mut sink = s.start_sink(&env);
+            wait_until("the sink writes", Duration::from_secs(60), || {
+                s.events().len() > landed
+            });
+            std::thread::sleep(Duration::from_millis(100 + 200 * round));
+            sink.process.kill();
+        }
+        producer.join().unwrap();
+    });
+    let _sink = s.start_sink(&env);
+    s.wait_for_events(sent.len(), Duration::from_secs(90));
     s.assert_settles_exactly_once(&sent, Duration::from_secs(5));
 }
 

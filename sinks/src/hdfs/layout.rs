@@ -15,6 +15,15 @@ pub struct Bucket {
 }
 
 impl Bucket {
+    pub const MIN: Bucket = Bucket {
+        date: Date::MIN,
+        hour: 0,
+    };
+    pub const MAX: Bucket = Bucket {
+        date: Date::MAX,
+        hour: 23,
+    };
+
     pub fn of(time: OffsetDateTime) -> Self {
         let utc = time.to_offset(UtcOffset::UTC);
         Self {

@@ -1,6 +1,6 @@
 //! What a worker does when it is given a partition: claim it, clean up
-//! after the previous owner, and find the first offset the lake does not
-//! hold yet.
+//! after the previous owner, and list the final files that may already hold
+//! records it is about to read again.
 //!
 //! - **Bounded by time, not history.** Files written after the group's
 //!   committed offset hold records whose Kafka timestamp is at least the
@@ -10,15 +10,16 @@
 //!   clocks between producers) onwards.
 //! - **Verified.** HDFS renames through OpenDAL create an empty destination
 //!   before renaming, so a crash there leaves a 0-byte final file. A final
-//!   file that is empty, or whose last byte is not a newline, is deleted and
-//!   its range read again.
+//!   file written after the committed offset that is empty, or whose last
+//!   byte is not a newline, is deleted and its records written again.
 //! - **Fenced.** A worker stopped past its session timeout (a paused VM,
 //!   SIGSTOP) may wake up holding an open file of a partition that now has
 //!   another owner. Each owner writes a claim (`_claims/<topic>+<p>`) before
 //!   it scans, and every writer checks its claim right before renaming, so
 //!   the stale writer drops its file instead. Should a rename slip through
-//!   the check anyway, a file whose range lies inside another file's is
-//!   deleted here, and partial overlaps are reported.
+//!   the check anyway, a file whose range lies inside another file's of the
+//!   same hour is deleted here, and partial overlaps are reported. (Files of
+//!   different hours overlap by design: each holds its hour's records.)
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -60,18 +61,30 @@ struct Found {
     last: i64,
 }
 
+/// A final file written from the committed offset on: every event of its
+/// partition and hour with an offset in `first..=last` is in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub bucket: Bucket,
+    pub first: i64,
+    pub last: i64,
+}
+
 /// Removes the partition's stale temporary files, repairs what a crash or a
-/// stale writer left, and returns the offset after the newest final file
-/// filed at or after `since`.
-pub async fn next_offset(
+/// stale writer left, and returns the partition's final files, filed at or
+/// after `since`, that end at or after `committed` (the group's committed
+/// offset): the only ones records read again can be in.
+pub async fn written_since(
     op: &Operator,
     topic: &str,
     partition: i32,
     since: OffsetDateTime,
-) -> Result<Option<i64>, TargetError> {
+    committed: i64,
+) -> Result<Vec<Written>, TargetError> {
     remove_temporaries(op, topic, partition).await?;
-    let mut files = Vec::new();
-    for dir in hour_dirs_since(op, topic, Bucket::of(since)).await? {
+    let mut written = Vec::new();
+    for (bucket, dir) in hour_dirs_since(op, topic, Bucket::of(since)).await? {
+        let mut files = Vec::new();
         for (path, name) in list(op, &dir, EntryMode::FILE).await? {
             if let Some((p, first, last)) = parse_file_name(topic, &name)
                 && p == partition
@@ -79,19 +92,22 @@ pub async fn next_offset(
                 files.push(Found { path, first, last });
             }
         }
-    }
-    remove_contained(op, &mut files).await?;
-    // Newest first: the only file a crash can have left unfinished.
-    files.sort_by_key(|f| std::cmp::Reverse(f.last));
-    while let Some(newest) = files.first() {
-        if intact(op, &newest.path).await? {
-            break;
+        remove_contained(op, &mut files).await?;
+        for file in files.into_iter().filter(|f| f.last >= committed) {
+            // Written after the last commit: a crash may have cut it short.
+            if !intact(op, &file.path).await? {
+                error!(path = %file.path, "removing an unfinished final file; its records will be written again");
+                op.delete(&file.path).await.map_err(io_error)?;
+                continue;
+            }
+            written.push(Written {
+                bucket,
+                first: file.first,
+                last: file.last,
+            });
         }
-        error!(path = %newest.path, "removing an unfinished final file; its records will be written again");
-        op.delete(&newest.path).await.map_err(io_error)?;
-        files.remove(0);
     }
-    Ok(files.first().map(|f| f.last + 1))
+    Ok(written)
 }
 
 async fn remove_temporaries(op: &Operator, topic: &str, partition: i32) -> Result<(), TargetError> {
@@ -147,7 +163,7 @@ async fn hour_dirs_since(
     op: &Operator,
     topic: &str,
     from: Bucket,
-) -> Result<Vec<String>, TargetError> {
+) -> Result<Vec<(Bucket, String)>, TargetError> {
     let mut dirs = Vec::new();
     for (dt_path, dt_name) in list(op, &format!("topics/{topic}/"), EntryMode::DIR).await? {
         let Some(date) = dt_name.strip_prefix("dt=").and_then(parse_date) else {
@@ -160,8 +176,10 @@ async fn hour_dirs_since(
             let hour = hour_name
                 .strip_prefix("hour=")
                 .and_then(|h| h.parse::<u8>().ok());
-            if hour.is_some_and(|hour| Bucket { date, hour } >= from) {
-                dirs.push(hour_path);
+            if let Some(hour) = hour
+                && (Bucket { date, hour }) >= from
+            {
+                dirs.push((Bucket { date, hour }, hour_path));
             }
         }
     }
