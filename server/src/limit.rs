@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The key a client is counted under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -303,13 +303,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Seconds to wait, for a `Retry-After` header, at least 1.
-pub fn retry_after(wait: Duration) -> u32 {
-    u32::try_from(wait.as_secs().max(1)).unwrap_or(u32::MAX)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn key(s: &str) -> Option<ClientKey> {

@@ -271,7 +271,7 @@ fn an_unwritable_target_pauses_loading_and_nothing_is_lost() {
 #[test]
 fn a_pretty_printed_event_is_one_line_and_one_breaking_the_edge_rules_is_dead_lettered() {
     let s = Lake::new();
-    let _sink = s.start_sink(&[]);
+    let sink = s.start_sink(&[]);
     let good = now_events(3);
     let mut breaking = serde_json::to_value(&good[1]).unwrap();
     breaking["navigator"]["hardware_concurrency"] = serde_json::json!(4_294_967_295u64);
@@ -296,6 +296,16 @@ fn a_pretty_printed_event_is_one_line_and_one_breaking_the_edge_rules_is_dead_le
         reason.contains("navigator.hardware_concurrency"),
         "{reason}"
     );
+    // Each record counted once, by outcome.
+    wait_until("the outcomes counted", Duration::from_secs(30), || {
+        sink.metric("prism_sink_records_written_total") >= 2.0
+    });
+    assert_eq!(sink.metric("prism_sink_records_written_total"), 2.0);
+    assert_eq!(
+        sink.metric(r#"prism_sink_records_dead_lettered_total{reason="breaks_rules""#),
+        1.0
+    );
+    assert_eq!(sink.metric("prism_sink_records_already_there_total"), 0.0);
 }
 
 #[test]
