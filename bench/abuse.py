@@ -11,6 +11,7 @@ simulated client; the user from 127.0.0.2. Linux routes all of 127/8 to lo.
 
 import asyncio
 import json
+import multiprocessing
 import sys
 import time
 import uuid
@@ -27,6 +28,14 @@ def event(event_id=None):
         "client_ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "navigator": {"user_agent": UA},
     }
+
+
+BATCH_TEMPLATE = json.dumps(event("%s"))
+
+
+def batch_body(n):
+    """`n` events with fresh ids, cheaply."""
+    return ("[" + ",".join(BATCH_TEMPLATE.replace("%s", str(uuid7())) for _ in range(n)) + "]").encode()
 
 
 def uuid7():
@@ -68,26 +77,40 @@ async def request(host, port, method, path, body=b"", src=USER, timeout=10.0):
 
 
 class User:
-    """A person pressing the button every `every` seconds until stopped."""
+    """A person pressing the button every `every` seconds until stopped; runs
+    in a process of its own, so the attacker's work never delays it."""
 
     def __init__(self, host, port, every=0.25):
-        self.host, self.port, self.every = host, port, every
-        self.answers = []
-        self.stopped = False
+        self.stop = multiprocessing.Event()
+        self.results = multiprocessing.Queue()
+        self.process = multiprocessing.Process(
+            target=self._main, args=(host, port, every), daemon=True
+        )
 
-    async def run(self):
-        while not self.stopped:
-            body = json.dumps(event()).encode()
-            self.answers.append(await request(self.host, self.port, "POST", "/api/v1/events", body))
-            await asyncio.sleep(self.every)
+    def start(self):
+        self.process.start()
+
+    def _main(self, host, port, every):
+        async def presses():
+            answers = []
+            while not self.stop.is_set():
+                body = json.dumps(event()).encode()
+                answers.append(await request(host, port, "POST", "/api/v1/events", body))
+                await asyncio.sleep(every)
+            return answers
+
+        self.results.put(asyncio.run(presses()))
 
     def summary(self):
+        self.stop.set()
+        answers = self.results.get(timeout=30)
+        self.process.join(timeout=30)
         statuses = {}
-        for status, _ in self.answers:
+        for status, _ in answers:
             statuses[status] = statuses.get(status, 0) + 1
-        times = sorted(t for _, t in self.answers)
+        times = sorted(t for _, t in answers)
         pick = lambda q: times[min(len(times) - 1, int(q * len(times)))] * 1000 if times else 0
-        return f"user: presses={len(self.answers)} statuses={statuses} p50_ms={pick(0.5):.0f} p99_ms={pick(0.99):.0f}"
+        return f"user: presses={len(answers)} statuses={statuses} p50_ms={pick(0.5):.0f} p99_ms={pick(0.99):.0f}"
 
 
 class Peak:
@@ -105,10 +128,11 @@ class Peak:
 
 async def with_user(host, port, pid, attack):
     user, peak = User(host, port), Peak(pid)
-    tasks = [asyncio.create_task(user.run()), asyncio.create_task(peak.run())]
+    user.start()
+    sampling = asyncio.create_task(peak.run())
     result = await attack()
-    user.stopped = peak.stopped = True
-    await asyncio.gather(*tasks)
+    peak.stopped = True
+    await sampling
     return f"{result} rss_peak_mb={peak.rss_kb / 1024:.0f} threads_peak={peak.threads} {user.summary()}"
 
 
@@ -164,7 +188,7 @@ async def flood(host, port, pid, connections=8, seconds=15):
         nonlocal accepted
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            body = json.dumps([event() for _ in range(500)]).encode()
+            body = batch_body(500)
             status, _ = await request(host, port, "POST", "/api/v1/batch", body, src="127.0.0.10")
             statuses[status] = statuses.get(status, 0) + 1
             if status == 200:
@@ -188,7 +212,7 @@ async def dedupe(host, port, pid, admin, ids=120_000):
     sent = 0
     started = time.monotonic()
     while sent < ids and time.monotonic() - started < 30:
-        body = json.dumps([event() for _ in range(500)]).encode()
+        body = batch_body(500)
         status, _ = await request(host, port, "POST", "/api/v1/batch", body, src="127.0.0.10")
         if status == 200:
             sent += 500

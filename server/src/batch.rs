@@ -20,7 +20,6 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use crate::body::json_body;
 use crate::decode::{decode_batch, decode_event};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -31,15 +30,9 @@ pub async fn post_batch(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let limits = state.limits;
-    let client = state.client_of(&req);
-    // A client with no room left is told so before its body is read.
-    state
-        .clients
-        .has_room(client, Instant::now())
-        .map_err(|r| state.limited(ApiError::from_refusal(r)))?;
-    let body = json_body(&req, payload, limits.batch_max_bytes, &state.body)
-        .await
-        .map_err(|e| state.limited(e))?;
+    let (client, body) = state
+        .client_and_body(&req, payload, limits.batch_max_bytes)
+        .await?;
     let events = decode_batch(&body)?;
     if events.len() > limits.batch_max_events {
         return Err(ApiError::TooManyEvents {
@@ -47,10 +40,7 @@ pub async fn post_batch(
         });
     }
     // A batch weighs its events, and is admitted whole or not at all.
-    let _admitted = state
-        .clients
-        .admit(client, events.len(), Instant::now())
-        .map_err(|r| state.limited(ApiError::from_refusal(r)))?;
+    let _admitted = state.admit(client, events.len())?;
 
     let mut results: Vec<Option<EventResult>> = vec![None; events.len()];
     let mut to_send = Vec::new();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use actix_web::HttpRequest;
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::web::{self, BytesMut};
+use actix_web::web::{self, Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
@@ -29,7 +29,7 @@ pub struct BodyRules {
 
 /// A body read whole, holding its bytes in the budget until dropped.
 pub struct Body {
-    bytes: BytesMut,
+    bytes: Bytes,
     _held: Held,
 }
 
@@ -81,7 +81,11 @@ async fn read_body(
     }
     let deadline = Instant::now() + rules.timeout;
     let mut held = rules.budget.start();
-    let mut bytes = BytesMut::new();
+    // Each chunk copied to an allocation of its own size: the budget counts
+    // what is really held, and no chunk keeps the connection's read buffer
+    // alive. Joined once, when the body is whole.
+    let mut parts: Vec<Bytes> = Vec::new();
+    let mut len = 0;
     loop {
         let pause_ends = (Instant::now() + rules.idle_timeout).min(deadline);
         let chunk = match tokio::time::timeout_at(pause_ends, payload.next()).await {
@@ -95,7 +99,7 @@ async fn read_body(
         };
         let chunk =
             chunk.map_err(|e| ApiError::MalformedJson(format!("could not read the body: {e}")))?;
-        if bytes.len() + chunk.len() > limit {
+        if len + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit });
         }
         if !held.grow(chunk.len()) {
@@ -103,7 +107,19 @@ async fn read_body(
                 retry_after_s: rules.retry_after_s,
             });
         }
-        bytes.extend_from_slice(&chunk);
+        len += chunk.len();
+        parts.push(Bytes::copy_from_slice(&chunk));
     }
+    let bytes = match parts.len() {
+        0 => Bytes::new(),
+        1 => parts.swap_remove(0),
+        _ => {
+            let mut whole = BytesMut::with_capacity(len);
+            for part in parts {
+                whole.extend_from_slice(&part);
+            }
+            whole.freeze()
+        }
+    };
     Ok(Body { bytes, _held: held })
 }

@@ -69,12 +69,13 @@ pub struct Config {
 
     /// Bytes of request bodies held in memory at once, all requests
     /// together; beyond it a request gets 503 with `Retry-After`.
-    #[arg(long, env = "PRISM_BODY_BUDGET_BYTES", default_value_t = 32 * 1024 * 1024)]
+    #[arg(long, env = "PRISM_BODY_BUDGET_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub body_budget_bytes: usize,
 
     /// Open connections at most, all clients together; beyond it new
-    /// connections wait in the listen queue.
-    #[arg(long, env = "PRISM_MAX_CONNECTIONS", default_value_t = 10_000)]
+    /// connections wait in the listen queue. Each costs up to about 40 KiB
+    /// of buffers while it sends.
+    #[arg(long, env = "PRISM_MAX_CONNECTIONS", default_value_t = 2_048)]
     pub max_connections: usize,
 
     /// Open connections of one client (TCP peer) at most; a connection

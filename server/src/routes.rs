@@ -9,7 +9,6 @@ use prism_event::{Accepted, BATCH_PATH, EVENTS_PATH};
 use tracing::debug;
 
 use crate::batch::post_batch;
-use crate::body::json_body;
 use crate::decode::decode_event;
 use crate::error::ApiError;
 use crate::limit::ConnectionSlot;
@@ -61,15 +60,9 @@ async fn post_event(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let limits = state.limits;
-    let client = state.client_of(&req);
-    // A client with no room left is told so before its body is read.
-    state
-        .clients
-        .has_room(client, Instant::now())
-        .map_err(|r| state.limited(ApiError::from_refusal(r)))?;
-    let body = json_body(&req, payload, limits.max_body_bytes, &state.body)
-        .await
-        .map_err(|e| state.limited(e))?;
+    let (client, body) = state
+        .client_and_body(&req, payload, limits.max_body_bytes)
+        .await?;
     let event = decode_event(&body)?;
     drop(body);
     let event_id = event.event_id;
@@ -78,10 +71,7 @@ async fn post_event(
         debug!(%event_id, "accepted already; not produced again");
         return Ok(HttpResponse::Accepted().json(Accepted { event_id }));
     }
-    let _admitted = state
-        .clients
-        .admit(client, 1, Instant::now())
-        .map_err(|r| state.limited(ApiError::from_refusal(r)))?;
+    let _admitted = state.admit(client, 1)?;
     let payload = state.enrich(&req, event)?;
     state
         .produce(event_id, client, payload)

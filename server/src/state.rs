@@ -5,17 +5,17 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::HttpRequest;
 use actix_web::http::header::{self, HeaderMap};
+use actix_web::{HttpRequest, web};
 use prism_event::{ClientEvent, EnrichedEvent};
 use tracing::{debug, warn};
 use uuid::Uuid;
 
-use crate::body::BodyRules;
+use crate::body::{Body, BodyRules, json_body};
 use crate::clock::Clock;
 use crate::enrich::{AddressPolicy, client_address};
 use crate::error::ApiError;
-use crate::limit::{ClientKey, ClientLimiter};
+use crate::limit::{Admitted, ClientKey, ClientLimiter};
 use crate::metrics::Metrics;
 use crate::recent::RecentIds;
 use crate::sink::{EventSink, SinkError};
@@ -104,6 +104,32 @@ impl AppState {
 }
 
 impl AppState {
+    /// The request's client and its body, up to `limit` bytes: a client
+    /// with no room left is refused before its body is read.
+    pub async fn client_and_body(
+        &self,
+        req: &HttpRequest,
+        payload: web::Payload,
+        limit: usize,
+    ) -> Result<(Option<ClientKey>, Body), ApiError> {
+        let client = self.client_of(req);
+        self.clients
+            .has_room(client, Instant::now())
+            .map_err(|r| self.limited(ApiError::from_refusal(r)))?;
+        let body = json_body(req, payload, limit, &self.body)
+            .await
+            .map_err(|e| self.limited(e))?;
+        Ok((client, body))
+    }
+
+    /// Takes `events` from the client's rate and queue share, or refuses
+    /// them all; dropping the answer gives the share back.
+    pub fn admit(&self, client: Option<ClientKey>, events: usize) -> Result<Admitted, ApiError> {
+        self.clients
+            .admit(client, events, Instant::now())
+            .map_err(|r| self.limited(ApiError::from_refusal(r)))
+    }
+
     /// Counts a request refused by one of the edge's limits.
     pub fn limited(&self, e: ApiError) -> ApiError {
         let reason = match &e {

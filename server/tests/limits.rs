@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{test, web};
 use async_trait::async_trait;
@@ -124,20 +125,12 @@ async fn a_client_fills_at_most_its_share_of_the_producer_queue() {
         assert_eq!(body.error, ErrorCode::RateLimited);
 
         // ...while another client's press goes through.
-        let press = test::call_service(
-            &app,
-            request(
-                "/api/v1/events",
-                "198.51.100.1",
-                &event_with_id(uuid::Uuid::now_v7()),
-            )
-            .to_request(),
+        let press = request(
+            "/api/v1/events",
+            "198.51.100.1",
+            &event_with_id(uuid::Uuid::now_v7()),
         );
-        let release = async {
-            sink.waiting_for(5).await;
-            sink.release(5);
-        };
-        futures_util::future::join(press, release).await.0
+        answered_once_released(&app, press.to_request(), &sink, 5).await
     };
     let (flood, press) = futures_util::future::join(flood, meanwhile).await;
     assert_eq!(press.status(), StatusCode::ACCEPTED);
@@ -147,21 +140,32 @@ async fn a_client_fills_at_most_its_share_of_the_producer_queue() {
     assert_eq!(sink.sent.load(Ordering::SeqCst), 5);
 
     // Acknowledged, its share is free again.
-    let again = test::call_service(
-        &app,
-        request(
-            "/api/v1/events",
-            "203.0.113.9",
-            &event_with_id(uuid::Uuid::now_v7()),
-        )
-        .to_request(),
+    let again = request(
+        "/api/v1/events",
+        "203.0.113.9",
+        &event_with_id(uuid::Uuid::now_v7()),
     );
-    let release = async {
-        sink.waiting_for(1).await;
-        sink.release(1);
-    };
-    let (again, ()) = futures_util::future::join(again, release).await;
+    let again = answered_once_released(&app, again.to_request(), &sink, 1).await;
     assert_eq!(again.status(), StatusCode::ACCEPTED);
+}
+
+/// The answer to `req`, once `held` sends are held and then released.
+async fn answered_once_released<S, R, B>(
+    app: &S,
+    req: R,
+    sink: &HeldSink,
+    held: usize,
+) -> ServiceResponse<B>
+where
+    S: Service<R, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let release = async {
+        sink.waiting_for(held).await;
+        sink.release(held);
+    };
+    futures_util::future::join(test::call_service(app, req), release)
+        .await
+        .0
 }
 
 #[actix_web::test]
