@@ -12,6 +12,7 @@ simulated client; the user from 127.0.0.2. Linux routes all of 127/8 to lo.
 import asyncio
 import json
 import multiprocessing
+import os
 import sys
 import time
 import uuid
@@ -261,7 +262,14 @@ def main():
     host, port = address.rsplit(":", 1)
     port = int(port)
     runs = {
-        "slow-bodies": lambda: slow_bodies(host, port, pid),
+        "slow-bodies-one-client": lambda: slow_bodies(host, port, pid, clients=1, per_client=800),
+        "slow-bodies": lambda: slow_bodies(
+            host,
+            port,
+            pid,
+            clients=int(os.environ.get("ABUSE_CLIENTS", "20")),
+            per_client=int(os.environ.get("ABUSE_PER_CLIENT", "40")),
+        ),
         "flood": lambda: flood(host, port, pid),
         "dedupe": lambda: dedupe(host, port, pid, admin),
         "readyz": lambda: readyz(host, port, pid),

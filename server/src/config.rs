@@ -73,9 +73,10 @@ pub struct Config {
     pub body_budget_bytes: usize,
 
     /// Open connections at most, all clients together; beyond it new
-    /// connections wait in the listen queue. Each costs up to about 40 KiB
-    /// of buffers while it sends.
-    #[arg(long, env = "PRISM_MAX_CONNECTIONS", default_value_t = 2_048)]
+    /// connections wait in the listen queue. A connection sending a body
+    /// costs up to about 140 KiB of buffers: 512 keep a flood of them under
+    /// the server's 150 MB.
+    #[arg(long, env = "PRISM_MAX_CONNECTIONS", default_value_t = 512)]
     pub max_connections: usize,
 
     /// Open connections of one client (TCP peer) at most; a connection
