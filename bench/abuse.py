@@ -173,7 +173,8 @@ async def slow_bodies(host, port, pid, clients=20, per_client=40, seconds=30):
         sources = [f"127.0.0.{10 + c}" for c in range(clients)]
         await asyncio.gather(*(one(src) for src in sources for _ in range(per_client)))
         return (
-            f"slow-bodies: connections={clients * per_client} still_open_after_{seconds}s={open_at_end} "
+            f"slow-bodies: clients={clients} connections={clients * per_client} "
+            f"still_open_after_{seconds}s={open_at_end} "
             f"answers={answered}"
         )
 

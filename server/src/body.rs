@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::decode::is_json_content_type;
 use crate::error::ApiError;
-use crate::limit::{BodyBudget, Held};
+use crate::limit::{BodyBudget, ClientKey, Overdrawn};
 
 /// How bodies are read.
 #[derive(Clone)]
@@ -30,7 +30,7 @@ pub struct BodyRules {
 /// A body read whole, holding its bytes in the budget until dropped.
 pub struct Body {
     bytes: Bytes,
-    _held: Held,
+    _held: crate::limit::Held,
 }
 
 impl Deref for Body {
@@ -47,6 +47,7 @@ pub async fn json_body(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
+    client: Option<ClientKey>,
     rules: &BodyRules,
 ) -> Result<Body, ApiError> {
     let content_type = req
@@ -61,7 +62,7 @@ pub async fn json_body(
     {
         return Err(ApiError::UnsupportedEncoding);
     }
-    read_body(req.headers(), payload, limit, rules).await
+    read_body(req.headers(), payload, limit, client, rules).await
 }
 
 /// Reads the body up to `limit` bytes; a declared or actual size beyond it
@@ -70,6 +71,7 @@ async fn read_body(
     headers: &HeaderMap,
     mut payload: web::Payload,
     limit: usize,
+    client: Option<ClientKey>,
     rules: &BodyRules,
 ) -> Result<Body, ApiError> {
     let declared = headers
@@ -80,7 +82,7 @@ async fn read_body(
         return Err(ApiError::PayloadTooLarge { limit });
     }
     let deadline = Instant::now() + rules.timeout;
-    let mut held = rules.budget.start();
+    let mut held = rules.budget.start(client);
     // Each chunk copied to an allocation of its own size: the budget counts
     // what is really held, and no chunk keeps the connection's read buffer
     // alive. Joined once, when the body is whole.
@@ -102,10 +104,18 @@ async fn read_body(
         if len + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit });
         }
-        if !held.grow(chunk.len()) {
-            return Err(ApiError::Busy {
-                retry_after_s: rules.retry_after_s,
-            });
+        match held.grow(chunk.len()) {
+            Ok(()) => {}
+            Err(Overdrawn::Full) => {
+                return Err(ApiError::Busy {
+                    retry_after_s: rules.retry_after_s,
+                });
+            }
+            Err(Overdrawn::ClientShare) => {
+                return Err(ApiError::BodyShare {
+                    retry_after_s: rules.retry_after_s,
+                });
+            }
         }
         len += chunk.len();
         parts.push(Bytes::copy_from_slice(&chunk));

@@ -72,6 +72,11 @@ pub struct Config {
     #[arg(long, env = "PRISM_BODY_BUDGET_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub body_budget_bytes: usize,
 
+    /// Share of `body_budget_bytes` one client's bodies may hold at once;
+    /// beyond it 429.
+    #[arg(long, env = "PRISM_CLIENT_BODY_SHARE", default_value_t = 0.25)]
+    pub client_body_share: f64,
+
     /// Open connections at most, all clients together; beyond it new
     /// connections wait in the listen queue. A connection sending a body
     /// costs up to about 140 KiB of buffers: 512 keep a flood of them under
@@ -187,6 +192,14 @@ impl Config {
         };
         share("PRISM_CLIENT_QUEUE_SHARE", self.client_queue_share)?;
         share("PRISM_DEDUPE_CLIENT_SHARE", self.dedupe_client_share)?;
+        share("PRISM_CLIENT_BODY_SHARE", self.client_body_share)?;
+        if self.client_body_bytes() < self.batch_max_bytes {
+            return Err(format!(
+                "PRISM_CLIENT_BODY_SHARE ({}) of PRISM_BODY_BUDGET_BYTES ({}) must hold at \
+                 least one batch (PRISM_BATCH_MAX_BYTES, {})",
+                self.client_body_share, self.body_budget_bytes, self.batch_max_bytes
+            ));
+        }
         if self.client_events_per_s > 0 && (self.client_burst as usize) < self.batch_max_events {
             return Err(format!(
                 "PRISM_CLIENT_BURST ({}) must be at least PRISM_BATCH_MAX_EVENTS ({}), \
@@ -216,6 +229,11 @@ impl Config {
                 0
             },
         }
+    }
+
+    /// Bytes of bodies one client may hold at once.
+    pub fn client_body_bytes(&self) -> usize {
+        ((self.body_budget_bytes as f64) * self.client_body_share) as usize
     }
 
     /// Ids one client may have remembered.

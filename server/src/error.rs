@@ -40,6 +40,9 @@ pub enum ApiError {
     #[error("too many events from this client are waiting to be sent, please retry")]
     QueueShare { retry_after_s: u32 },
 
+    #[error("this client is sending too many bodies at once, please retry")]
+    BodyShare { retry_after_s: u32 },
+
     #[error("too many connections from this client")]
     TooManyConnections { retry_after_s: u32 },
 
@@ -93,6 +96,7 @@ impl ApiError {
             | ApiError::Busy { retry_after_s }
             | ApiError::RateLimited { retry_after_s }
             | ApiError::QueueShare { retry_after_s }
+            | ApiError::BodyShare { retry_after_s }
             | ApiError::TooManyConnections { retry_after_s } => Some(*retry_after_s),
             _ => None,
         }
@@ -114,6 +118,7 @@ impl ApiError {
             ApiError::BodyTimeout { .. } => ErrorCode::RequestTimeout,
             ApiError::RateLimited { .. }
             | ApiError::QueueShare { .. }
+            | ApiError::BodyShare { .. }
             | ApiError::TooManyConnections { .. } => ErrorCode::RateLimited,
             ApiError::NotFound => ErrorCode::NotFound,
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
@@ -192,6 +197,7 @@ impl ResponseError for ApiError {
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited { .. }
             | ApiError::QueueShare { .. }
+            | ApiError::BodyShare { .. }
             | ApiError::TooManyConnections { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -211,6 +217,7 @@ impl ResponseError for ApiError {
             self,
             ApiError::BodyTimeout { .. }
                 | ApiError::Busy { .. }
+                | ApiError::BodyShare { .. }
                 | ApiError::TooManyConnections { .. }
                 | ApiError::PayloadTooLarge { .. }
         ) {

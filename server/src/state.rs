@@ -116,7 +116,7 @@ impl AppState {
         self.clients
             .has_room(client, Instant::now())
             .map_err(|r| self.limited(ApiError::from_refusal(r)))?;
-        let body = json_body(req, payload, limit, &self.body)
+        let body = json_body(req, payload, limit, client, &self.body)
             .await
             .map_err(|e| self.limited(e))?;
         Ok((client, body))
@@ -138,6 +138,7 @@ impl AppState {
             ApiError::TooManyConnections { .. } => "connections",
             ApiError::BodyTimeout { .. } => "body_timeout",
             ApiError::Busy { .. } => "body_budget",
+            ApiError::BodyShare { .. } => "body_share",
             _ => return e,
         };
         self.metrics.limited.with_label_values(&[reason]).inc();

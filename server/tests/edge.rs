@@ -183,6 +183,9 @@ fn bodies_beyond_the_shared_budget_get_503_until_the_held_ones_leave() {
             ("PRISM_BATCH_MAX_BYTES", &BATCH_BYTES.to_string()),
             ("PRISM_BODY_TIMEOUT_MS", "60000"),
             ("PRISM_BODY_IDLE_TIMEOUT_MS", "60000"),
+            // Every upload here comes from one address: the whole budget
+            // is its share, so what fills is the budget itself.
+            ("PRISM_CLIENT_BODY_SHARE", "1"),
         ],
     );
     // Four uploads of nearly a whole batch each, stalled before the end.
@@ -232,6 +235,61 @@ fn bodies_beyond_the_shared_budget_get_503_until_the_held_ones_leave() {
     assert_eq!(res.status(), 200);
     let answer: prism_event::BatchAnswer = res.json().unwrap();
     assert!(answer.results.iter().all(|r| r.is_accepted()), "{answer:?}");
+}
+
+#[test]
+fn one_client_holds_at_most_its_share_of_the_body_budget_and_others_are_served() {
+    const BATCH_BYTES: usize = 256 * 1024;
+    let server = start(
+        &unique("edge-body-share"),
+        &[
+            ("PRISM_BODY_BUDGET_BYTES", &(4 * BATCH_BYTES).to_string()),
+            ("PRISM_BATCH_MAX_BYTES", &BATCH_BYTES.to_string()),
+            ("PRISM_CLIENT_BODY_SHARE", "0.25"),
+            ("PRISM_BODY_TIMEOUT_MS", "60000"),
+            ("PRISM_BODY_IDLE_TIMEOUT_MS", "60000"),
+        ],
+    );
+    // One stalled upload fills this client's quarter...
+    let mut held = connect(&server);
+    write!(held, "{}", post_head("/api/v1/batch", BATCH_BYTES)).unwrap();
+    held.write_all(&[b' '; BATCH_BYTES - 4096]).unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || metric(
+            &server,
+            "prism_body_bytes_held"
+        ) >= (BATCH_BYTES - 4096) as f64),
+        "the server never held the stalled body"
+    );
+    // ...so its next one is refused as its own excess,
+    let mut second = connect(&server);
+    write!(second, "{}", post_head("/api/v1/batch", BATCH_BYTES)).unwrap();
+    let _ = second.write_all(&[b' '; 64 * 1024]);
+    let (status, text) = answer_then_close(&mut second);
+    assert_eq!(status, 429, "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("retry-after: "),
+        "{text}"
+    );
+    // ...while another client's batch is served.
+    let other = Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let res = other
+        .post(format!("{}/api/v1/batch", server.url))
+        .json(&json!([event()]))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        metric(
+            &server,
+            r#"prism_requests_limited_total{limit="body_share"}"#
+        ),
+        1.0
+    );
+    drop(held);
 }
 
 #[test]

@@ -55,7 +55,7 @@ pub fn app_state(sink: Arc<dyn EventSink>, address: AddressPolicy) -> AppState {
         body: BodyRules {
             timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(5),
-            budget: BodyBudget::new(BATCH_MAX_BYTES * 4),
+            budget: BodyBudget::new(BATCH_MAX_BYTES * 4, BATCH_MAX_BYTES * 4),
             retry_after_s: 3,
         },
         limits: Limits {
