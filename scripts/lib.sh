@@ -248,8 +248,24 @@ wait_for_http() { # wait_for_http URL SECONDS
   return 1
 }
 
+# A free port on 127.0.0.1 below the kernel's ephemeral range, picked at
+# random: an engine binding it seconds later cannot lose it to the local end
+# of an outgoing connection (those take ephemeral ports).
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  python3 - <<'PY'
+import random, socket
+low, high = 20000, int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for port in random.sample(range(low, high), high - low):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+PY
 }
 
 # Prints one metric's value from a /metrics endpoint (empty if unreachable).

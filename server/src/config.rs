@@ -85,8 +85,8 @@ pub struct Config {
     pub max_connections: usize,
 
     /// Open connections of one client (TCP peer) at most; a connection
-    /// beyond it gets 429 and is closed. 0 turns this off (behind a proxy,
-    /// the proxy is the one peer).
+    /// beyond it gets 429 and is closed. 0 turns this off; so does
+    /// `trust_forwarded` (behind a proxy, the proxy is the one peer).
     #[arg(long, env = "PRISM_CLIENT_MAX_CONNECTIONS", default_value_t = 64)]
     pub client_max_connections: usize,
 

@@ -122,7 +122,15 @@ pub async fn run(
     };
     // Counted from accept to close: a connection over its client's share
     // is marked here and refused on its first request.
-    let connections = limit::ConnectionCounts::new(config.client_max_connections);
+    // Behind a proxy every connection comes from the proxy: counting them
+    // per peer would throttle everyone at once.
+    let per_peer = if config.trust_forwarded {
+        info!("PRISM_TRUST_FORWARDED is on: connections are not counted per peer");
+        0
+    } else {
+        config.client_max_connections
+    };
+    let connections = limit::ConnectionCounts::new(per_peer);
     let api_state = state.clone();
     let server = HttpServer::new(move || {
         App::new()

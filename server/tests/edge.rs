@@ -346,6 +346,28 @@ fn connections_beyond_a_clients_share_get_429_and_are_closed() {
     }
 }
 
+/// Behind a proxy every connection comes from the proxy: the per-peer cap
+/// is off, or it would throttle every user at once.
+#[test]
+fn behind_a_trusted_proxy_connections_are_not_capped_per_peer() {
+    let server = start(
+        &unique("edge-proxy"),
+        &[
+            ("PRISM_CLIENT_MAX_CONNECTIONS", "2"),
+            ("PRISM_TRUST_FORWARDED", "true"),
+        ],
+    );
+    let health = "GET /healthz HTTP/1.1\r\nHost: prism\r\n\r\n";
+    let _open: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = connect(&server);
+            s.write_all(health.as_bytes()).unwrap();
+            assert_eq!(one_answer(&mut s).0, 200);
+            s
+        })
+        .collect();
+}
+
 #[test]
 fn a_client_over_its_rate_gets_429_with_retry_after_and_others_are_served() {
     let kafka = Kafka::shared();

@@ -1,3 +1,4 @@
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -209,14 +210,44 @@ pub(crate) fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The first of `n` consecutive ports on 127.0.0.1 that were all free a
-/// moment ago.
+/// The first of `n` consecutive free ports on 127.0.0.1, below the kernel's
+/// ephemeral range. A JVM takes seconds to bind its ports; an ephemeral
+/// port free when chosen can meanwhile become the local end of some
+/// outgoing connection (seen: "Socket server failed to bind ... Address
+/// already in use" while the sinks' consumers connected). Ports below the
+/// range are never handed out that way, and no two calls in this process
+/// get the same.
 fn free_ports(n: usize) -> u16 {
-    loop {
-        let first = crate::process::free_port();
-        if first as usize + n <= u16::MAX as usize && (1..n as u16).all(|i| port_is_free(first + i))
+    static HANDED: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let n = u16::try_from(n).expect("a few nodes");
+    let (low, high) = (20_000u16, ephemeral_start().saturating_sub(n));
+    assert!(high > low + 100, "no ports below the ephemeral range");
+    let mut handed = HANDED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let seed = std::process::id() as usize * 7_919
+        + std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() as usize);
+    let span = usize::from(high - low);
+    for step in 0..span {
+        let first = low + ((seed + step) % span) as u16;
+        let ports = first..first + n;
+        if ports
+            .clone()
+            .all(|p| !handed.contains(&p) && port_is_free(p))
         {
+            handed.extend(ports);
             return first;
         }
     }
+    panic!("no {n} consecutive free ports in {low}..{high}");
+}
+
+/// The first port of the kernel's ephemeral range.
+fn ephemeral_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
