@@ -5,7 +5,6 @@ use uuid::Uuid;
 use crate::Color;
 use crate::validate::{
     FieldError, LONG_TEXT_MAX_BYTES, TEXT_MAX_BYTES, check_len, check_range, check_text,
-    validate_name,
 };
 
 /// The years a `client_ts` may fall in.
@@ -39,7 +38,7 @@ impl ClientEvent {
             Err(e) => return Err(FieldError::new("name", e.to_string())),
         }
         #[cfg(not(feature = "unicode"))]
-        match validate_name(&self.name) {
+        match crate::validate::validate_name(&self.name) {
             Ok(trimmed) if trimmed.len() != self.name.len() => self.name = trimmed.to_owned(),
             Ok(_) => {}
             Err(e) => return Err(FieldError::new("name", e.to_string())),
@@ -65,7 +64,8 @@ pub(crate) fn check_rules(
     if let Err(e) = crate::validate::check_normalized_name(name) {
         return Err(FieldError::new("name", e.to_string()));
     }
-    match validate_name(name) {
+    #[cfg(not(feature = "unicode"))]
+    match crate::validate::validate_name(name) {
         Ok(trimmed) if trimmed.len() == name.len() => {}
         Ok(_) => return Err(FieldError::new("name", "must be trimmed")),
         Err(e) => return Err(FieldError::new("name", e.to_string())),

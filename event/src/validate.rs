@@ -93,11 +93,13 @@ pub fn normalize_name(raw: &str) -> Result<String, NameError> {
 /// Whether `name` is already what [`normalize_name`] makes of it.
 #[cfg(feature = "unicode")]
 pub fn check_normalized_name(name: &str) -> Result<(), NameError> {
-    if normalize_name(name)? == name {
-        Ok(())
-    } else {
-        Err(NameError::NotNormalized)
+    // The sinks call this for every record: check in place, without
+    // building the normalised copy.
+    let trimmed = validate_name(name)?;
+    if trimmed.len() != name.len() || !unicode_normalization::is_nfc(name) {
+        return Err(NameError::NotNormalized);
     }
+    check_code_points(name)
 }
 
 #[cfg(feature = "unicode")]

@@ -3,6 +3,9 @@
 //! `idle_timeout`, and every byte held counts against one budget shared by
 //! all requests. Nothing is allocated from what the client declares.
 
+pub mod budget;
+
+pub use self::budget::{BodyBudget, Held, Overdrawn};
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::decode::is_json_content_type;
 use crate::error::ApiError;
-use crate::limit::{BodyBudget, ClientKey, Overdrawn};
+use crate::limit::ClientKey;
 
 /// How bodies are read.
 #[derive(Clone)]
@@ -30,7 +33,7 @@ pub struct BodyRules {
 /// A body read whole, holding its bytes in the budget until dropped.
 pub struct Body {
     bytes: Bytes,
-    _held: crate::limit::Held,
+    _held: Held,
 }
 
 impl Deref for Body {

@@ -100,7 +100,7 @@ pub async fn run(
         body: body::BodyRules {
             timeout: Duration::from_millis(config.body_timeout_ms),
             idle_timeout: Duration::from_millis(config.body_idle_timeout_ms),
-            budget: limit::BodyBudget::new(config.body_budget_bytes, config.client_body_bytes()),
+            budget: body::BodyBudget::new(config.body_budget_bytes, config.client_body_bytes()),
             retry_after_s: config.retry_after_s,
         },
         limits: Limits {

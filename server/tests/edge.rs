@@ -1,121 +1,23 @@
 //! The edge as an attacker meets it: `prism-server` as a real process on a
 //! real broker, spoken to over raw sockets where a well-behaved HTTP client
-//! would hide the attack (stalled and dripping bodies, many connections).
+//! would hide the attack (stalled and dripping bodies, many connections,
+//! one client taking more than its share).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use prism_testkit::{Kafka, Producer, read_all, unique};
+use prism_testkit::{Kafka, read_all, unique};
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
-const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+#[path = "support/raw.rs"]
+mod raw;
 
-fn start(topic: &str, env: &[(&str, &str)]) -> Producer {
-    Producer::start(
-        env!("CARGO_BIN_EXE_prism-server").as_ref(),
-        &Kafka::shared().brokers(),
-        topic,
-        env,
-    )
-}
-
-fn event() -> Value {
-    json!({
-        "event_id": uuid::Uuid::now_v7(),
-        "name": "Kim Minji",
-        "color": "violet",
-        "client_ts": time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap(),
-        "navigator": {"user_agent": CHROME}
-    })
-}
-
-/// A connection to the server's public port; every read gives up after
-/// 20 s, so a server that never answers fails the test instead of hanging it.
-fn connect(server: &Producer) -> TcpStream {
-    let address = server.url.trim_start_matches("http://");
-    let stream = TcpStream::connect(address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    stream
-}
-
-fn post_head(path: &str, length: usize) -> String {
-    format!(
-        "POST {path} HTTP/1.1\r\nHost: prism\r\nContent-Type: application/json\r\n\
-         Content-Length: {length}\r\n\r\n"
-    )
-}
-
-/// Everything the server sends until it closes the connection: its status
-/// and the whole text.
-fn answer_then_close(stream: &mut TcpStream) -> (u16, String) {
-    let mut bytes = Vec::new();
-    if let Err(e) = stream.read_to_end(&mut bytes) {
-        // A reset after the answer still counts: the answer is what matters.
-        assert!(!bytes.is_empty(), "no answer, connection not closed: {e}");
-    }
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    (status_of(&text), text)
-}
-
-fn status_of(text: &str) -> u16 {
-    text.split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: {text:?}"))
-}
-
-/// One answer on a kept-alive connection: its status, the connection left
-/// open for the next request.
-fn one_answer(stream: &mut TcpStream) -> (u16, String) {
-    let mut bytes = Vec::new();
-    let mut byte = [0u8; 1];
-    while !bytes.ends_with(b"\r\n\r\n") {
-        assert_eq!(stream.read(&mut byte).unwrap(), 1, "closed mid-answer");
-        bytes.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&bytes).into_owned();
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length:")
-                .map(|v| v.trim().parse().unwrap())
-        })
-        .unwrap_or(0);
-    let mut body = vec![0u8; length];
-    stream.read_exact(&mut body).unwrap();
-    (status_of(&head), head + &String::from_utf8_lossy(&body))
-}
-
-fn metric(server: &Producer, name: &str) -> f64 {
-    let text = reqwest::blocking::get(format!("{}/metrics", server.admin))
-        .unwrap()
-        .text()
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-}
-
-/// Polls `condition` every 20 ms until it holds or `within` has passed.
-fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use raw::{
+    answer_then_close, budget_server, connect, event, eventually, metric, one_answer, post_head,
+    stalled_upload, start, wait_held,
+};
 
 #[test]
 fn a_body_that_stalls_or_drips_is_cut_at_its_deadline_and_the_connection_closed() {
@@ -176,26 +78,12 @@ fn a_body_that_stalls_or_drips_is_cut_at_its_deadline_and_the_connection_closed(
 #[test]
 fn bodies_beyond_the_shared_budget_get_503_until_the_held_ones_leave() {
     const BATCH_BYTES: usize = 256 * 1024;
-    let server = start(
-        &unique("edge-budget"),
-        &[
-            ("PRISM_BODY_BUDGET_BYTES", &(4 * BATCH_BYTES).to_string()),
-            ("PRISM_BATCH_MAX_BYTES", &BATCH_BYTES.to_string()),
-            ("PRISM_BODY_TIMEOUT_MS", "60000"),
-            ("PRISM_BODY_IDLE_TIMEOUT_MS", "60000"),
-            // Every upload here comes from one address: the whole budget
-            // is its share, so what fills is the budget itself.
-            ("PRISM_CLIENT_BODY_SHARE", "1"),
-        ],
-    );
+    // Every upload here comes from one address: the whole budget is its
+    // share, so what fills is the budget itself.
+    let server = budget_server("edge-budget", BATCH_BYTES, "1");
     // Four uploads of nearly a whole batch each, stalled before the end.
     let held: Vec<TcpStream> = (0..4)
-        .map(|_| {
-            let mut s = connect(&server);
-            write!(s, "{}", post_head("/api/v1/batch", BATCH_BYTES)).unwrap();
-            s.write_all(&[b' '; BATCH_BYTES - 4096]).unwrap();
-            s
-        })
+        .map(|_| stalled_upload(&server, BATCH_BYTES, BATCH_BYTES - 4096))
         .collect();
     let holding = 4.0 * (BATCH_BYTES - 4096) as f64;
     assert!(
@@ -240,31 +128,15 @@ fn bodies_beyond_the_shared_budget_get_503_until_the_held_ones_leave() {
 #[test]
 fn one_client_holds_at_most_its_share_of_the_body_budget_and_others_are_served() {
     const BATCH_BYTES: usize = 256 * 1024;
-    let server = start(
-        &unique("edge-body-share"),
-        &[
-            ("PRISM_BODY_BUDGET_BYTES", &(4 * BATCH_BYTES).to_string()),
-            ("PRISM_BATCH_MAX_BYTES", &BATCH_BYTES.to_string()),
-            ("PRISM_CLIENT_BODY_SHARE", "0.25"),
-            ("PRISM_BODY_TIMEOUT_MS", "60000"),
-            ("PRISM_BODY_IDLE_TIMEOUT_MS", "60000"),
-        ],
-    );
+    let server = budget_server("edge-body-share", BATCH_BYTES, "0.25");
     // One stalled upload fills this client's quarter...
-    let mut held = connect(&server);
-    write!(held, "{}", post_head("/api/v1/batch", BATCH_BYTES)).unwrap();
-    held.write_all(&[b' '; BATCH_BYTES - 4096]).unwrap();
+    let held = stalled_upload(&server, BATCH_BYTES, BATCH_BYTES - 4096);
     assert!(
-        eventually(Duration::from_secs(10), || metric(
-            &server,
-            "prism_body_bytes_held"
-        ) >= (BATCH_BYTES - 4096) as f64),
+        wait_held(&server, BATCH_BYTES - 4096),
         "the server never held the stalled body"
     );
     // ...so its next one is refused as its own excess,
-    let mut second = connect(&server);
-    write!(second, "{}", post_head("/api/v1/batch", BATCH_BYTES)).unwrap();
-    let _ = second.write_all(&[b' '; 64 * 1024]);
+    let mut second = stalled_upload(&server, BATCH_BYTES, 64 * 1024);
     let (status, text) = answer_then_close(&mut second);
     assert_eq!(status, 429, "{text}");
     assert!(
@@ -437,138 +309,4 @@ fn a_client_over_its_rate_gets_429_with_retry_after_and_others_are_served() {
             .count()
     };
     assert_eq!(carrying(&refused_id), 1);
-}
-
-#[test]
-fn readiness_and_metrics_are_served_only_on_the_admin_listener_and_cost_no_broker_call() {
-    let server = start(&unique("edge-admin"), &[]);
-    let client = Client::new();
-    for path in ["/readyz", "/metrics"] {
-        let public = client.get(format!("{}{path}", server.url)).send().unwrap();
-        assert_eq!(public.status(), 404, "{path} on the public listener");
-        let admin = client
-            .get(format!("{}{path}", server.admin))
-            .send()
-            .unwrap();
-        assert_eq!(admin.status(), 200, "{path} on the admin listener");
-    }
-
-    // 400 readiness probes from 40 clients at once: answered from state
-    // kept in the background, so the server starts no thread for them.
-    let pid = server.process.pid().unwrap();
-    let threads = || {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix("Threads:")?.trim().parse::<usize>().ok())
-            .unwrap()
-    };
-    let before = threads();
-    let admin = server.admin.clone();
-    let probes: Vec<_> = (0..40)
-        .map(|_| {
-            let admin = admin.clone();
-            std::thread::spawn(move || {
-                let client = Client::new();
-                (0..10)
-                    .filter(|_| {
-                        client
-                            .get(format!("{admin}/readyz"))
-                            .send()
-                            .is_ok_and(|r| r.status() == 200)
-                    })
-                    .count()
-            })
-        })
-        .collect();
-    let ready: usize = probes.into_iter().map(|p| p.join().unwrap()).sum();
-    assert_eq!(ready, 400);
-    let after = threads();
-    assert!(
-        after <= before + 2,
-        "threads went from {before} to {after} for readiness probes"
-    );
-}
-
-#[test]
-fn help_never_prints_the_values_of_secret_settings() {
-    let help = std::process::Command::new(env!("CARGO_BIN_EXE_prism-server"))
-        .arg("--help")
-        .env("PRISM_KAFKA_OPTIONS", "sasl.password=hunter2")
-        .output()
-        .unwrap();
-    let help = String::from_utf8_lossy(&help.stdout);
-    assert!(help.contains("PRISM_KAFKA_OPTIONS"), "{help}");
-    assert!(!help.contains("hunter2"), "{help}");
-}
-
-#[test]
-fn malformed_requests_are_counted_and_logged_at_most_once_a_second() {
-    let server = start(&unique("edge-garbage"), &[]);
-    let started = Instant::now();
-    for _ in 0..200 {
-        let mut s = connect(&server);
-        s.write_all(b"GARBAGE \x01\x02 NOT HTTP\r\n\r\n").unwrap();
-        let (status, _) = answer_then_close(&mut s);
-        assert_eq!(status, 400);
-    }
-    let seconds = started.elapsed().as_secs() + 1;
-    assert_eq!(metric(&server, "prism_http_protocol_errors_total"), 200.0);
-    let logged = server.process.output().matches("stream error").count() as u64;
-    assert!(
-        (1..=seconds + 1).contains(&logged),
-        "{logged} protocol errors logged in {seconds} s"
-    );
-}
-
-#[test]
-fn the_page_carries_security_headers_and_static_errors_are_json() {
-    let dist = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dist.path().join("index.html"),
-        "<html><head><script type=\"module\">start();</script></head><body></body></html>",
-    )
-    .unwrap();
-    let server = start(
-        &unique("edge-page"),
-        &[("PRISM_STATIC_DIR", dist.path().to_str().unwrap())],
-    );
-    let client = Client::new();
-    let page = client.get(format!("{}/", server.url)).send().unwrap();
-    assert_eq!(page.status(), 200);
-    let header = |name: &str| {
-        page.headers()
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default()
-    };
-    let policy = header("content-security-policy");
-    // sha256("start();"), computed apart: `printf 'start();' | sha256sum`.
-    assert!(
-        policy.contains("'sha256-E6jQvrT2ZivWG9GJ4AAEZf4MhI7l3QkLroW4hgvUT4c='"),
-        "{policy}"
-    );
-    assert!(policy.contains("'wasm-unsafe-eval'"), "{policy}");
-    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
-    assert!(!policy.contains("unsafe-inline"), "{policy}");
-    assert_eq!(header("x-content-type-options"), "nosniff");
-    assert_eq!(header("referrer-policy"), "no-referrer");
-
-    for (method, path, status) in [
-        ("GET", "/missing.js", 404),
-        ("POST", "/", 405),
-        ("GET", "/.hidden", 404),
-        ("GET", "/%2e%2e/%2e%2e/etc/passwd", 404),
-    ] {
-        let res = client
-            .request(method.parse().unwrap(), format!("{}{path}", server.url))
-            .send()
-            .unwrap();
-        assert_eq!(res.status().as_u16(), status, "{method} {path}");
-        assert_eq!(res.headers()["x-content-type-options"], "nosniff");
-        let body: prism_event::ErrorBody = res
-            .json()
-            .unwrap_or_else(|e| panic!("{method} {path}: not the JSON error shape: {e}"));
-        assert!(!body.message.is_empty());
-    }
 }

@@ -7,10 +7,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use actix_web::web;
+use prism_server::body::BodyBudget;
 use prism_server::body::BodyRules;
 use prism_server::clock::FixedClock;
 use prism_server::enrich::AddressPolicy;
-use prism_server::limit::{BodyBudget, ClientLimiter, ClientLimits};
+use prism_server::limit::{ClientLimiter, ClientLimits};
 use prism_server::metrics::Metrics;
 use prism_server::recent::RecentIds;
 use prism_server::sink::{EventSink, MemorySink};
