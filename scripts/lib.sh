@@ -63,6 +63,23 @@ ensure_kafka() {
   export KAFKA_JARS
 }
 
+# Apache Hadoop's HDFS jars (engines/hdfs/pom.xml); sets HDFS_JARS.
+ensure_hdfs() {
+  HDFS_JARS="$(ensure_engine_jars hdfs)" || exit 1
+  export HDFS_JARS
+}
+
+# What Hadoop 3.5's daemons and tools need opened on Java 17 (they reach into
+# these packages by reflection; a missing one fails late, when first used).
+hadoop_java_opts() {
+  local p
+  printf '%s\n' -XX:+IgnoreUnrecognizedVMOptions -Djava.net.preferIPv4Stack=true -Djava.awt.headless=true
+  for p in java.io java.lang java.lang.reflect java.math java.net java.nio java.text java.util \
+    java.util.concurrent java.util.zip sun.nio.ch sun.security.util sun.security.x509; do
+    printf '%s\n' "--add-opens=java.base/$p=ALL-UNNAMED"
+  done
+}
+
 # The page's build tools, all offline-capable: trunk, wasm-bindgen-cli at
 # exactly the Cargo.lock version, wasm-opt from npm binaryen.
 ensure_wasm_tools() {
@@ -167,6 +184,23 @@ start_kafka() { # start_kafka DIR PORT
   KAFKA_BROKERS="$ENGINE_ADDRESS"
   KAFKA_JVM="$(pgrep -P "$KAFKA_PID" java | head -n1)"
   [ -n "$KAFKA_JVM" ] || die "no Kafka JVM under scripts/engine ($KAFKA_PID)"
+}
+
+# Starts HDFS (a NameNode on 127.0.0.1:PORT and a DataNode) with its data
+# in DIR (kept across runs). Sets HDFS_PID (the launcher: SIGTERM stops
+# both daemons) and HDFS_URL.
+start_hdfs() { # start_hdfs DIR PORT
+  local dir="$1" port="$2"
+  port_free "$port" || die "port $port is already in use; set PRISM_HDFS_PORT to another port"
+  mkdir -p "$dir"
+  start_engine "$dir/engine.log" 300 hdfs --port "$port" --dir "$dir"
+  HDFS_PID="$ENGINE_PID"
+  HDFS_URL="$ENGINE_ADDRESS"
+}
+
+# The Hadoop version engines/hdfs/pom.xml pins.
+hadoop_version() {
+  sed -n 's|.*<hadoop.version>\(.*\)</hadoop.version>.*|\1|p' "$ROOT/engines/hdfs/pom.xml"
 }
 
 # The Kafka version engines/kafka/pom.xml pins.

@@ -19,6 +19,7 @@
 //! back it looks.
 
 pub mod layout;
+pub mod publish;
 pub mod recovery;
 pub mod target;
 
@@ -31,6 +32,7 @@ use opendal::Operator;
 use tracing::debug;
 
 use self::layout::{Bucket, TEMP_DIR, file_name};
+use self::publish::Publisher;
 use self::recovery::{Claims, Written};
 use crate::event_time::event_time;
 use crate::sink::{Durable, Incoming, Sink, TargetError};
@@ -110,6 +112,7 @@ impl OpenFile {
 
 pub struct HdfsSink {
     op: Operator,
+    publisher: Publisher,
     topic: String,
     rotate_records: usize,
     rotate_bytes: usize,
@@ -129,10 +132,11 @@ pub struct HdfsSink {
 }
 
 impl HdfsSink {
-    pub fn new(op: Operator, topic: &str, config: &HdfsConfig) -> Self {
+    pub fn new(op: Operator, publisher: Publisher, topic: &str, config: &HdfsConfig) -> Self {
         Self {
             claims: Claims::new(op.clone(), topic),
             op,
+            publisher,
             topic: topic.to_owned(),
             rotate_records: config.rotate_records.max(1),
             rotate_bytes: config.rotate_bytes.max(1),
@@ -232,7 +236,7 @@ impl HdfsSink {
             let _ = self.op.delete(&temp).await;
             return Ok(false);
         }
-        self.op.rename(&temp, &final_path).await.map_err(io_error)?;
+        self.publisher.rename(&temp, &final_path).await?;
         debug!(path = %final_path, lines = file.lines, ms = started.elapsed().as_millis() as u64, "file committed");
         Ok(true)
     }

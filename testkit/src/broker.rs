@@ -217,7 +217,7 @@ pub(crate) fn script(name: &str) -> PathBuf {
 /// already in use" while the sinks' consumers connected). Ports below the
 /// range are never handed out that way, and no two calls in this process
 /// get the same.
-fn free_ports(n: usize) -> u16 {
+pub(crate) fn free_ports(n: usize) -> u16 {
     static HANDED: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
     let n = u16::try_from(n).expect("a few nodes");
     let (low, high) = (20_000u16, ephemeral_start().saturating_sub(n));

@@ -1,13 +1,14 @@
 //! Real programs for integration tests: Apache Kafka (one node or a
-//! cluster, through `scripts/engine`), child processes that are killed when
-//! dropped or when the test binary exits, a plain rdkafka consumer to read
-//! topics back, `prism-server` as a process, and chromedriver for browser
-//! tests.
+//! cluster, through `scripts/engine`), HDFS (a NameNode and a DataNode,
+//! and Hadoop's shell), child processes that are killed when dropped or
+//! when the test binary exits, a plain rdkafka consumer to read topics
+//! back, `prism-server` as a process, and chromedriver for browser tests.
 //!
 //! Tests fail loudly when a needed program is missing; they never skip.
 
 mod broker;
 mod chrome;
+mod hdfs;
 mod kafka;
 mod osmem;
 mod process;
@@ -16,6 +17,7 @@ mod tools;
 
 pub use broker::Kafka;
 pub use chrome::{CHROMIUM_ARGS, ChromeDriver};
+pub use hdfs::{Hdfs, HdfsDaemon};
 pub use kafka::{
     Record, create_topic, produce, produce_at, produce_to, read_all, read_records, topic_partitions,
 };

@@ -33,6 +33,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let metrics = Arc::new(SinkMetrics::new("hdfs")?);
     let sink = HdfsSink::new(
         target.operator(cli.hdfs.timeout())?,
+        target.publisher(cli.hdfs.timeout())?,
         &cli.consumer.topic,
         &cli.hdfs,
     );

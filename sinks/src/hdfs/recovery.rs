@@ -8,10 +8,12 @@
 //!   bound away from its receive time. Recovery lists only the `dt=/hour=`
 //!   directories from that point (less the skew and an hour of margin for
 //!   clocks between producers) onwards.
-//! - **Verified.** HDFS renames through OpenDAL create an empty destination
-//!   before renaming, so a crash there leaves a 0-byte final file. A final
-//!   file written after the committed offset that is empty, or whose last
-//!   byte is not a newline, is deleted and its records written again.
+//! - **Verified.** A final file written after the committed offset that is
+//!   empty, or whose last byte is not a newline, is deleted and its records
+//!   written again. Files are published with one rename (see
+//!   [`super::publish`]); the check stays for files placed otherwise (an
+//!   older version's HDFS rename through OpenDAL created an empty
+//!   destination first, and a crash there left a 0-byte final file).
 //! - **Fenced.** A worker stopped past its session timeout (a paused VM,
 //!   SIGSTOP) may wake up holding an open file of a partition that now has
 //!   another owner. Each owner writes a claim (`_claims/<topic>+<p>`) before

@@ -12,6 +12,8 @@ use opendal::Operator;
 use opendal::layers::TimeoutLayer;
 use opendal::services::{Fs, HdfsNative};
 
+use super::publish::Publisher;
+
 /// Where the files go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -33,6 +35,8 @@ pub enum TargetConfigError {
     Path(String, std::io::Error),
     #[error("opendal: {0}")]
     OpenDal(#[from] opendal::Error),
+    #[error("hdfs: {0}")]
+    Hdfs(#[from] hdfs_native::HdfsError),
 }
 
 impl Target {
@@ -74,6 +78,16 @@ impl Target {
                 .with_timeout(timeout)
                 .with_io_timeout(timeout),
         ))
+    }
+}
+
+impl Target {
+    /// What publishes a staged file with one rename (see [`Publisher`]).
+    pub fn publisher(&self, timeout: Duration) -> Result<Publisher, TargetConfigError> {
+        Ok(match self {
+            Target::Local { .. } => Publisher::OpenDal(self.operator(timeout)?),
+            Target::Hdfs { name_node, root } => Publisher::hdfs(name_node, root, timeout)?,
+        })
     }
 }
 
