@@ -1,9 +1,12 @@
 //! The chaos test: page-shaped load through `prism-server` (each client
 //! re-sends the same event id until it gets its 202) while, in turn, both
-//! targets fail and come back, every sink worker is killed -9 and
+//! targets fail and come back (the lake is on a real HDFS: its NameNode,
+//! later its DataNode, is killed -9 and started again), every sink worker
+//! is killed -9 and
 //! restarted, a second worker of each sink joins, is stopped past its
 //! session timeout and leaves, Elasticsearch throttles, fails items and
-//! answers slowly, and the broker is killed and restarted. After a bounded
+//! answers slowly (the fault proxy: a real node cannot be made to do these
+//! on demand), and the broker is killed and restarted. After a bounded
 //! settle time every record in Kafka must be in the lake exactly as often
 //! as it is in Kafka, and every event id in Elasticsearch exactly once.
 //!
@@ -16,15 +19,14 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use prism_sinks::audit::start_of_hour;
-use prism_testkit::{Osmem, Producer, read_all, workspace_bin};
+use prism_testkit::{Hdfs, HdfsDaemon, Osmem, Producer, read_all, workspace_bin};
 use serde_json::{Value, json};
 
 mod support;
 
-use support::lake::Vanished;
 use support::load::Load;
 use support::proxy::{Proxy, docs_in};
-use support::{Audit, Scenario, Sink, ids_of, run_audit, stores_hold};
+use support::{Audit, LakeAt, Scenario, Sink, ids_of, run_audit, stores_hold};
 
 /// How the fault proxy treats `_bulk` requests.
 const HEALTHY: u8 = 0;
@@ -108,7 +110,12 @@ fn under_every_fault_in_turn_each_record_lands_once_in_the_lake_and_in_elasticse
     let started = Instant::now();
     let wall_start = time::OffsetDateTime::now_utc();
     let s = Scenario::with_own_broker("prism-chaos");
-    let lake = tempfile::tempdir().unwrap();
+    let fs = Hdfs::start();
+    let root = format!("/lake-{}", s.group);
+    let lake = LakeAt::Hdfs {
+        hdfs: &fs,
+        root: &root,
+    };
     let osmem = Osmem::start();
     let mode = Arc::new(AtomicU8::new(HEALTHY));
     let fault_mode = Arc::clone(&mode);
@@ -155,7 +162,7 @@ fn under_every_fault_in_turn_each_record_lands_once_in_the_lake_and_in_elasticse
         }))
         .collect()
     };
-    let target = format!("file://{}", lake.path().display());
+    let target = lake.target();
     let (hdfs_group, es_group) = (format!("{}-hdfs", s.group), format!("{}-es", s.group));
     let mut hdfs = Workers::start(
         &s,
@@ -191,11 +198,14 @@ fn under_every_fault_in_turn_each_record_lands_once_in_the_lake_and_in_elasticse
             eprintln!("chaos: t={secs:>2}s {what}");
         };
 
-        at(5, "the lake vanishes, Elasticsearch answers 503");
-        let gone = Vanished::new(lake.path());
+        at(5, "kill -9 the NameNode, Elasticsearch answers 503");
+        fs.kill(HdfsDaemon::NameNode);
         mode.store(DOWN_503, Ordering::SeqCst);
-        at(10, "both targets are back");
-        drop(gone);
+        at(
+            10,
+            "both targets are back (the NameNode in safe mode until the DataNode reports)",
+        );
+        fs.restart(HdfsDaemon::NameNode);
         mode.store(HEALTHY, Ordering::SeqCst);
         hdfs.supervise(&s);
         es.supervise(&s);
@@ -208,10 +218,18 @@ fn under_every_fault_in_turn_each_record_lands_once_in_the_lake_and_in_elasticse
         hdfs.join(&s);
         es.join(&s);
 
-        at(24, "Elasticsearch throttles every other item");
+        at(
+            24,
+            "Elasticsearch throttles every other item; kill -9 the DataNode",
+        );
         mode.store(ITEMS_429, Ordering::SeqCst);
-        at(28, "Elasticsearch answers slowly (1.5 s)");
+        fs.kill(HdfsDaemon::DataNode);
+        at(
+            28,
+            "Elasticsearch answers slowly (1.5 s); the DataNode starts again",
+        );
         mode.store(HEALTHY, Ordering::SeqCst);
+        fs.restart(HdfsDaemon::DataNode);
         proxy.delay_ms.store(1500, Ordering::SeqCst);
         at(32, "Elasticsearch throttles whole requests");
         proxy.delay_ms.store(0, Ordering::SeqCst);
@@ -249,7 +267,7 @@ fn under_every_fault_in_turn_each_record_lands_once_in_the_lake_and_in_elasticse
     loop {
         hdfs.supervise(&s);
         es.supervise(&s);
-        if stores_hold(lake.path(), Some(osmem.url()), &acked) || Instant::now() > deadline {
+        if stores_hold(lake, Some(osmem.url()), &acked) || Instant::now() > deadline {
             break;
         }
         std::thread::sleep(Duration::from_millis(500));
@@ -266,8 +284,8 @@ fn under_every_fault_in_turn_each_record_lands_once_in_the_lake_and_in_elasticse
     // check them: prism-audit over every hour of the run.
     let from = start_of_hour(wall_start);
     let to = start_of_hour(time::OffsetDateTime::now_utc()) + time::Duration::HOUR;
-    let (table, _) = run_audit(&s, lake.path(), osmem.url(), from, to, &[]);
-    let audit = Audit::run(&s, lake.path(), osmem.url(), from, to);
+    let (table, _) = run_audit(&s, lake, osmem.url(), from, to, &[]);
+    let audit = Audit::run(&s, lake, osmem.url(), from, to);
     eprintln!(
         "chaos: {} acknowledged, {} records in Kafka ({} ids); restarts by the supervisor: \
          hdfs {}, es {}; settled {:.1} s after the load; {:.0} s in all\n{table}",

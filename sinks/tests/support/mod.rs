@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use prism_event::{Device, EnrichedEvent, Navigator, Software, UserAgent};
-use prism_testkit::{ChildProcess, Kafka, create_topic, free_port, produce, produce_to, unique};
+use prism_testkit::{
+    ChildProcess, Hdfs, Kafka, create_topic, free_port, produce, produce_to, unique,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -276,12 +278,53 @@ impl Scenario {
     }
 }
 
+/// Where a test's lake is: a local directory, or a root on a real HDFS.
+#[derive(Clone, Copy)]
+pub enum LakeAt<'a> {
+    Dir(&'a std::path::Path),
+    Hdfs { hdfs: &'a Hdfs, root: &'a str },
+}
+
+impl<'a> From<&'a std::path::Path> for LakeAt<'a> {
+    fn from(dir: &'a std::path::Path) -> Self {
+        LakeAt::Dir(dir)
+    }
+}
+
+impl LakeAt<'_> {
+    /// The sinks' and prism-audit's `PRISM_HDFS_TARGET` for it.
+    pub fn target(&self) -> String {
+        match self {
+            LakeAt::Dir(dir) => format!("file://{}", dir.display()),
+            LakeAt::Hdfs { hdfs, root } => format!("{}{root}", hdfs.url()),
+        }
+    }
+
+    /// How often each event id is in the lake's final files (on HDFS, as
+    /// `hdfs dfs -cat` reads them).
+    pub fn event_ids(&self) -> HashMap<String, usize> {
+        match self {
+            LakeAt::Dir(dir) => lake::event_ids(dir),
+            LakeAt::Hdfs { hdfs, root } => {
+                let out = hdfs.dfs(&["-cat", &format!("{root}/topics/*/dt=*/hour=*/*.jsonl")]);
+                let mut ids = HashMap::new();
+                for line in String::from_utf8_lossy(&out.stdout).lines() {
+                    if let Ok(e) = serde_json::from_str::<EnrichedEvent>(line) {
+                        *ids.entry(e.event_id.to_string()).or_insert(0) += 1;
+                    }
+                }
+                ids
+            }
+        }
+    }
+}
+
 /// Runs `prism-audit` over `[from, to)` against this broker and topic, the
 /// lake at `lake` and the Elasticsearch at `es_url`, with `args` added;
 /// its output and exit code.
-pub fn run_audit(
+pub fn run_audit<'a>(
     s: &Scenario,
-    lake: &std::path::Path,
+    lake: impl Into<LakeAt<'a>>,
     es_url: &str,
     from: OffsetDateTime,
     to: OffsetDateTime,
@@ -294,7 +337,7 @@ pub fn run_audit(
     let out = Command::new(env!("CARGO_BIN_EXE_prism-audit"))
         .env("PRISM_KAFKA_BROKERS", s.kafka.brokers())
         .env("PRISM_TOPIC", &s.topic)
-        .env("PRISM_HDFS_TARGET", format!("file://{}", lake.display()))
+        .env("PRISM_HDFS_TARGET", lake.into().target())
         .env("PRISM_ES_URL", es_url)
         .args(["--from", &hour(from), "--to", &hour(to)])
         .args(args)
@@ -322,12 +365,12 @@ pub fn ids_of(records: &[prism_testkit::Record]) -> Vec<String> {
 
 /// Whether the lake at `lake` (and Elasticsearch at `es_url`, when given)
 /// holds every one of `ids`.
-pub fn stores_hold(
-    lake: &std::path::Path,
+pub fn stores_hold<'a>(
+    lake: impl Into<LakeAt<'a>>,
     es_url: Option<&str>,
     ids: &std::collections::HashSet<String>,
 ) -> bool {
-    let in_lake = lake::event_ids(lake);
+    let in_lake = lake.into().event_ids();
     let in_es = es_url.map(search::event_ids);
     ids.iter()
         .all(|id| in_lake.contains_key(id) && in_es.as_ref().is_none_or(|es| es.contains(id)))
@@ -337,9 +380,9 @@ pub fn stores_hold(
 pub struct Audit(pub serde_json::Value);
 
 impl Audit {
-    pub fn run(
+    pub fn run<'a>(
         s: &Scenario,
-        lake: &std::path::Path,
+        lake: impl Into<LakeAt<'a>>,
         es_url: &str,
         from: OffsetDateTime,
         to: OffsetDateTime,
