@@ -97,3 +97,15 @@ pub fn valid() -> Value {
         }
     })
 }
+
+/// `valid()` with one JSON pointer replaced (or removed when `None`).
+pub fn with(pointer: &str, value: Option<Value>) -> String {
+    let mut event = valid();
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    let target = event.pointer_mut(parent).unwrap().as_object_mut().unwrap();
+    match value {
+        Some(v) => target.insert(key.to_owned(), v),
+        None => target.remove(key),
+    };
+    event.to_string()
+}
