@@ -127,8 +127,11 @@ impl HdfsLake {
     }
 }
 
-fn readyz(sink: &Sink) -> u16 {
-    get(&format!("{}/readyz", sink.metrics)).0
+/// Waits until the sink's `/readyz` answers `status`.
+fn wait_for_readyz(sink: &Sink, status: u16, what: &str) {
+    wait_until(what, Duration::from_secs(60), || {
+        get(&format!("{}/readyz", sink.metrics)).0 == status
+    });
 }
 
 /// On a fresh lake and sink: loads 300 events, breaks the target with
@@ -146,19 +149,11 @@ fn load_through(fault: impl FnOnce(&HdfsLake), mend: impl FnOnce(&HdfsLake)) {
     let more = now_events(300);
     lake.s.produce(&more);
     sent.extend(more);
-    wait_until(
-        "/readyz 503 while the target fails",
-        Duration::from_secs(60),
-        || readyz(&sink) == 503,
-    );
+    wait_for_readyz(&sink, 503, "/readyz 503 while the target fails");
     assert_eq!(metric(&sink.metrics, "prism_sink_target_up"), 0.0);
     mend(&lake);
     lake.assert_settles_exactly_once(&sent, Duration::from_secs(180));
-    wait_until(
-        "/readyz 200 once the target is back",
-        Duration::from_secs(30),
-        || readyz(&sink) == 200,
-    );
+    wait_for_readyz(&sink, 200, "/readyz 200 once the target is back");
 }
 
 /// Every event lands once, as Hadoop's shell and prism-audit (over
@@ -296,19 +291,11 @@ fn a_datanode_killed_mid_write_and_restarted_loses_and_duplicates_nothing() {
             metric(&sink.metrics, "prism_sink_records_written_total") >= 100.0
         });
         lake.hdfs.kill(HdfsDaemon::DataNode);
-        wait_until(
-            "/readyz 503 without a datanode",
-            Duration::from_secs(60),
-            || readyz(&sink) == 503,
-        );
+        wait_for_readyz(&sink, 503, "/readyz 503 without a datanode");
         lake.hdfs.restart(HdfsDaemon::DataNode);
     });
     lake.assert_settles_exactly_once(&sent, Duration::from_secs(180));
-    wait_until(
-        "/readyz 200 once the target is back",
-        Duration::from_secs(30),
-        || readyz(&sink) == 200,
-    );
+    wait_for_readyz(&sink, 200, "/readyz 200 once the target is back");
 }
 
 /// A NameNode that hangs (SIGSTOP: its port open, no answers) past the

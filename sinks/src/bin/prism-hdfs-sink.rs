@@ -31,11 +31,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let target = Target::parse(&cli.hdfs.target)?;
     tracing::info!(?target, "target");
     let metrics = Arc::new(SinkMetrics::new("hdfs")?);
-    let sink = HdfsSink::new(
-        target.operator(cli.hdfs.timeout())?,
-        target.publisher(cli.hdfs.timeout())?,
-        &cli.consumer.topic,
-        &cli.hdfs,
-    );
+    let op = target.operator(cli.hdfs.timeout())?;
+    let publisher = target.publisher(&op, cli.hdfs.timeout())?;
+    let sink = HdfsSink::new(op, publisher, &cli.consumer.topic, &cli.hdfs);
     prism_sinks::run_worker(&cli.consumer, &cli.hdfs.group, metrics, sink).await
 }

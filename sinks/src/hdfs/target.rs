@@ -82,10 +82,15 @@ impl Target {
 }
 
 impl Target {
-    /// What publishes a staged file with one rename (see [`Publisher`]).
-    pub fn publisher(&self, timeout: Duration) -> Result<Publisher, TargetConfigError> {
+    /// What publishes a staged file with one rename (see [`Publisher`]);
+    /// on a local target, `op`, this target's operator.
+    pub fn publisher(
+        &self,
+        op: &Operator,
+        timeout: Duration,
+    ) -> Result<Publisher, TargetConfigError> {
         Ok(match self {
-            Target::Local { .. } => Publisher::OpenDal(self.operator(timeout)?),
+            Target::Local { .. } => Publisher::OpenDal(op.clone()),
             Target::Hdfs { name_node, root } => Publisher::hdfs(name_node, root, timeout)?,
         })
     }
