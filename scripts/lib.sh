@@ -121,6 +121,21 @@ ensure_duckdb() {
   python3 -m pip install --quiet --disable-pip-version-check "duckdb==$DUCKDB_VERSION"
 }
 
+# Spark SQL for the analysts' side of the lake (scripts/spark-sql): PySpark
+# from PyPI, which bundles Spark, its spark-sql shell and Hadoop's client;
+# Hive's JSON SerDe from Maven (engines/spark/pom.xml). Sets SPARK_HOME and
+# SPARK_JARS.
+PYSPARK_VERSION=4.3.0
+ensure_spark() {
+  if ! python3 -c "import pyspark, sys; sys.exit(pyspark.__version__ != '$PYSPARK_VERSION')" 2>/dev/null; then
+    log "installing pyspark $PYSPARK_VERSION (pip, about 450 MB, one-off)"
+    python3 -m pip install --quiet --disable-pip-version-check "pyspark==$PYSPARK_VERSION"
+  fi
+  SPARK_HOME="$(python3 -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')"
+  SPARK_JARS="$(ensure_engine_jars spark)" || exit 1
+  export SPARK_HOME SPARK_JARS
+}
+
 # Prints the osmem-server binary inside its Python package.
 osmem_bin() {
   python3 -c 'import osmem_server, os; print(os.path.join(os.path.dirname(osmem_server.__file__), "bin", "osmem-server"))'

@@ -6,125 +6,18 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use prism_event::EnrichedEvent;
 use prism_testkit::{Hdfs, HdfsDaemon};
 
 mod support;
 
-use support::{Audit, Scenario, Sink, assert_exactly_once, get, metric, now_events, wait_until};
+use support::hdfs_lake::HdfsLake;
+use support::{Sink, get, metric, now_events, wait_until};
 
 /// One HDFS at a time: each test runs its own two JVMs, and the machine
 /// has two cores.
 fn one_at_a_time() -> MutexGuard<'static, ()> {
     static HDFS: Mutex<()> = Mutex::new(());
     HDFS.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// How long a sink's call to the target may take in these tests: a hung
-/// daemon is a failure after this, not a hang.
-const TARGET_TIMEOUT_MS: &str = "3000";
-
-/// A lake on a real HDFS, under `/lake-<group>`.
-struct HdfsLake {
-    s: Scenario,
-    hdfs: Hdfs,
-    root: String,
-}
-
-impl HdfsLake {
-    fn new() -> Self {
-        let s = Scenario::new("prism-hdfs");
-        let root = format!("/lake-{}", s.group);
-        Self {
-            s,
-            hdfs: Hdfs::start(),
-            root,
-        }
-    }
-
-    fn start_sink(&self, env: &[(&str, &str)]) -> Sink {
-        let target = format!("{}{}", self.hdfs.url(), self.root);
-        let mut all = vec![
-            ("PRISM_HDFS_TARGET", target.as_str()),
-            ("PRISM_ROTATE_AGE_MS", "1000"),
-            ("PRISM_HDFS_TIMEOUT_MS", TARGET_TIMEOUT_MS),
-        ];
-        all.extend_from_slice(env);
-        self.s.start("prism-hdfs-sink", &all)
-    }
-
-    /// Every event in the lake's final files, as `hdfs dfs -cat` reads them;
-    /// panics on a line that is not an event.
-    fn events(&self) -> Vec<EnrichedEvent> {
-        let glob = format!("{}/topics/{}/dt=*/hour=*/*.jsonl", self.root, self.s.topic);
-        let out = self.hdfs.dfs(&["-cat", &glob]);
-        if !out.status.success() {
-            // No file matches the glob yet.
-            return Vec::new();
-        }
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not an event ({e}): {l}")))
-            .collect()
-    }
-
-    /// The files under `_tmp/`, as `hdfs dfs -ls -R` lists them.
-    fn staged_files(&self) -> Vec<String> {
-        let out = self
-            .hdfs
-            .dfs(&["-ls", "-R", &format!("{}/_tmp", self.root)]);
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.starts_with('-'))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// `prism-audit` over the hours around now, the lake read over
-    /// `hdfs://`, Elasticsearch left out.
-    fn audit(&self) -> Audit {
-        let now = time::OffsetDateTime::now_utc();
-        let hour = |t: time::OffsetDateTime| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .unwrap()
-        };
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_prism-audit"))
-            .env("PRISM_KAFKA_BROKERS", self.s.kafka.brokers())
-            .env("PRISM_TOPIC", &self.s.topic)
-            .env(
-                "PRISM_HDFS_TARGET",
-                format!("{}{}", self.hdfs.url(), self.root),
-            )
-            .args([
-                "--es-url",
-                "none",
-                "--format",
-                "json",
-                "--samples",
-                "1000000",
-            ])
-            .args(["--from", &hour(now - time::Duration::hours(2))])
-            .args(["--to", &hour(now + time::Duration::hours(1))])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.code().is_some_and(|c| c < 2),
-            "prism-audit failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Audit(serde_json::from_slice(&out.stdout).unwrap())
-    }
-
-    /// Waits until every sent event is in the lake, then asserts each is
-    /// there exactly once.
-    fn assert_settles_exactly_once(&self, sent: &[EnrichedEvent], timeout: Duration) {
-        wait_until(
-            &format!("{} events in the lake", sent.len()),
-            timeout,
-            || self.events().len() >= sent.len(),
-        );
-        assert_exactly_once(sent, &self.events());
-    }
 }
 
 /// Waits until the sink's `/readyz` answers `status`.
@@ -340,4 +233,20 @@ fn a_worker_stopped_past_its_session_is_fenced_by_its_claim_when_it_wakes() {
         },
     );
     lake.assert_settles_exactly_once(&sent, Duration::from_secs(30));
+}
+
+/// A file an operator writes with Hadoop's shell (`scripts/hdfs dfs -put`)
+/// gets one replica, as the engine has one DataNode: with Hadoop's default
+/// of three, every such block would stay under-replicated.
+#[test]
+fn a_file_put_with_hadoop_s_shell_has_one_replica() {
+    let _one = one_at_a_time();
+    let hdfs = Hdfs::start();
+    let local = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(local.path(), "one line\n").unwrap();
+    let put = hdfs.dfs(&["-put", local.path().to_str().unwrap(), "/put.txt"]);
+    assert!(put.status.success(), "dfs -put: {put:?}");
+    let stat = hdfs.dfs(&["-stat", "%r", "/put.txt"]);
+    assert!(stat.status.success(), "dfs -stat: {stat:?}");
+    assert_eq!(String::from_utf8_lossy(&stat.stdout).trim(), "1");
 }

@@ -105,15 +105,17 @@ fn the_readme_s_duckdb_queries_count_what_was_sent() {
 #[test]
 fn the_readme_quotes_every_query_as_it_is_tested() {
     let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
-    for file in [
-        "colours-per-hour.sql",
-        "top-browsers.sql",
-        "hive-select-color.sql",
-    ] {
-        let sql = std::fs::read_to_string(workspace().join("sql").join(file)).unwrap();
+    let files = std::fs::read_dir(workspace().join("sql")).unwrap();
+    let mut quoted = 0;
+    for file in files {
+        let path = file.unwrap().path();
+        let sql = std::fs::read_to_string(&path).unwrap();
         assert!(
             readme.contains(sql.trim_end()),
-            "README.md does not quote sql/{file} as it is"
+            "README.md does not quote {} as it is",
+            path.display()
         );
+        quoted += 1;
     }
+    assert_eq!(quoted, 6, "the files in sql/");
 }

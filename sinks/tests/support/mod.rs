@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod hdfs_lake;
 pub mod lake;
 pub mod load;
 pub mod proxy;
