@@ -1,5 +1,9 @@
--- The lake as a Hive table on the compose stack's HDFS. One JSON event per
--- line; Hive's JsonSerDe ignores fields the table does not name.
+-- The lake as a Hive external table named select_color. One JSON event per
+-- line; Hive's JSON SerDe (hive-hcatalog-core) ignores fields the table does
+-- not name; the partitions dt and hour are the directory names, as text.
+-- ${hivevar:lake} is the topic's directory: on the compose stack,
+-- hive --hivevar lake=hdfs://namenode:8020/topics/select-color -f THIS_FILE
+-- (scripts/spark-sql --hive runs it with Spark SQL before a query).
 CREATE EXTERNAL TABLE IF NOT EXISTS select_color (
   schema_version INT,
   event_id STRING,
@@ -26,13 +30,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS select_color (
 PARTITIONED BY (dt STRING, hour STRING)
 ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'
 STORED AS TEXTFILE
-LOCATION 'hdfs://namenode:8020/topics/select-color';
+LOCATION '${hivevar:lake}';
 
 -- New dt=/hour= directories become partitions:
 MSCK REPAIR TABLE select_color;
-
--- Presses of each colour per hour:
-SELECT dt, hour, color, count(*) AS presses
-FROM select_color
-GROUP BY dt, hour, color
-ORDER BY dt, hour, presses DESC;
