@@ -69,6 +69,29 @@ ensure_hdfs() {
   export HDFS_JARS
 }
 
+# OpenSearch's jars (engines/search/pom.xml) and the launcher compiled
+# against them (engines/search/src, cached by content); sets SEARCH_JARS and
+# SEARCH_CLASSES.
+ensure_search() {
+  SEARCH_JARS="$(ensure_engine_jars search)" || exit 1
+  local src="$ROOT/engines/search/src" key
+  key="$( (cd "$src" && find . -name '*.java' | sort | xargs cat; echo "$SEARCH_JARS") | sha256sum | cut -c1-16)"
+  SEARCH_CLASSES="$ENGINES_CACHE/search-launcher-$key"
+  if [ ! -f "$SEARCH_CLASSES/.complete" ]; then
+    log "compiling the OpenSearch launcher (engines/search/src)"
+    rm -rf "$SEARCH_CLASSES.tmp"
+    mkdir -p "$SEARCH_CLASSES.tmp"
+    local -a sources
+    mapfile -t sources < <(find "$src" -name '*.java')
+    javac -nowarn -d "$SEARCH_CLASSES.tmp" -cp "$SEARCH_JARS/*" "${sources[@]}" >&2 \
+      || die "javac could not compile engines/search/src"
+    rm -rf "$SEARCH_CLASSES"
+    mv "$SEARCH_CLASSES.tmp" "$SEARCH_CLASSES"
+    touch "$SEARCH_CLASSES/.complete"
+  fi
+  export SEARCH_JARS SEARCH_CLASSES
+}
+
 # What Hadoop 3.5's daemons and tools need opened on Java 17 (they reach into
 # these packages by reflection; a missing one fails late, when first used).
 hadoop_java_opts() {
@@ -214,6 +237,15 @@ start_hdfs() { # start_hdfs DIR PORT
 }
 
 # The Hadoop version engines/hdfs/pom.xml pins.
+start_search() { # start_search DIR PORT
+  local dir="$1" port="$2"
+  port_free "$port" || die "port $port is already in use; set PRISM_SEARCH_PORT to another port"
+  mkdir -p "$dir"
+  start_engine "$dir/engine.log" 300 search --port "$port" --dir "$dir"
+  SEARCH_PID="$ENGINE_PID"
+  SEARCH_URL="$ENGINE_ADDRESS"
+}
+
 hadoop_version() {
   sed -n 's|.*<hadoop.version>\(.*\)</hadoop.version>.*|\1|p' "$ROOT/engines/hdfs/pom.xml"
 }

@@ -191,7 +191,7 @@ impl EsSink {
                 }
             };
             let (mut again, why) = match outcome {
-                BulkOutcome::Done { retry, why } => (retry, why.unwrap_or_default()),
+                BulkOutcome::Done { retry, why, .. } => (retry, why.unwrap_or_default()),
                 BulkOutcome::Failed { docs, error } => (docs, error),
             };
             // What came back for a partition revoked meanwhile is the new
@@ -252,9 +252,10 @@ fn launch(service: &Arc<BulkService>, docs: Vec<Doc>) -> JoinHandle<BulkOutcome>
             return BulkOutcome::Done {
                 retry: docs,
                 why: None,
+                throttled: false,
             };
         }
-        service.send(docs).await
+        service.send_patiently(docs).await
     })
 }
 

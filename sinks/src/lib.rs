@@ -45,15 +45,17 @@ pub fn shutdown_signal() -> std::io::Result<tokio::sync::watch::Receiver<bool>> 
     Ok(stopped)
 }
 
-/// What a sink binary does once its sink is built: serve `/metrics`, run
-/// the consumer loop until a signal, and leave cleanly.
+/// What a sink binary does once its sink is built: run the consumer loop
+/// until a signal, and leave cleanly. The binary serves `/metrics`,
+/// `/healthz` and `/readyz` ([`http::serve`]) before anything that may
+/// wait, so a worker waiting for its target at start-up is seen alive and
+/// not ready.
 pub async fn run_worker<S: Sink>(
     consumer: &config::ConsumerConfig,
     group: &str,
     metrics: std::sync::Arc<metrics::SinkMetrics>,
     sink: S,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    http::serve(&consumer.metrics_bind, std::sync::Arc::clone(&metrics)).await?;
     let stopped = shutdown_signal()?;
     consumer::run(consumer, group, sink, metrics, stopped).await?;
     Ok(())

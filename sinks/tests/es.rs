@@ -107,9 +107,9 @@ fn todays_index_exists_with_the_template_mapping_before_the_first_event() {
     let index = |t| index_name("select-color", t);
     let before = index(time::OffsetDateTime::now_utc());
     let sink = s.start_sink(s.osmem.url(), &[]);
-    // The metrics endpoint opens once start-up (template, index) is over.
+    // Ready once start-up (template, index) is over.
     wait_until("the sink to start", Duration::from_secs(60), || {
-        sink.readyz() != 0
+        sink.readyz() == 200
     });
     let after = index(time::OffsetDateTime::now_utc());
     let mappings = s.es(reqwest::Method::GET, "/select-color-*/_mapping", None);

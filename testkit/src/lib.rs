@@ -13,6 +13,7 @@ mod kafka;
 mod osmem;
 mod process;
 mod producer;
+mod search;
 mod tools;
 
 pub use broker::Kafka;
@@ -24,6 +25,7 @@ pub use kafka::{
 pub use osmem::{Osmem, workspace_bin};
 pub use process::{ChildProcess, free_port, free_ports, wait_for_port};
 pub use producer::Producer;
+pub use search::OpenSearch;
 pub use tools::{PartitionState, TopicState, describe_topic, kafka_tool};
 
 /// A name nobody else in this test run uses: topics and consumer groups are

@@ -33,6 +33,9 @@ async fn main() {
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let c = &cli.consumer;
     let metrics = Arc::new(SinkMetrics::new("elasticsearch")?);
+    prism_sinks::http::serve(&c.metrics_bind, Arc::clone(&metrics)).await?;
+    // Not ready until the cluster has answered and taken the template.
+    metrics.target_up.set(0);
     let timeout = std::time::Duration::from_millis(cli.es.request_timeout_ms);
     let client = EsClient::new(&cli.es.connection, timeout)?;
     prism_sinks::dlq::ensure_topic(&c.kafka_brokers, &c.dlq_topic, &c.kafka_options).await?;
@@ -43,5 +46,6 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     )?);
     let sink = EsSink::new(client, dead_letters, &cli.es, &c.topic, &metrics)?;
     sink.prepare().await?;
+    metrics.target_up.set(1);
     prism_sinks::run_worker(c, &cli.es.group, metrics, sink).await
 }

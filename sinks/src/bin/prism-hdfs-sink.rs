@@ -31,6 +31,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let target = Target::parse(&cli.hdfs.target)?;
     tracing::info!(?target, "target");
     let metrics = Arc::new(SinkMetrics::new("hdfs")?);
+    prism_sinks::http::serve(&cli.consumer.metrics_bind, Arc::clone(&metrics)).await?;
     let op = target.operator(cli.hdfs.timeout())?;
     let publisher = target.publisher(&op, cli.hdfs.timeout())?;
     let sink = HdfsSink::new(op, publisher, &cli.consumer.topic, &cli.hdfs);

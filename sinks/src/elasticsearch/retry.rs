@@ -35,10 +35,12 @@ pub fn item_outcome(status: u16, kind: &str) -> ItemOutcome {
     match (status, kind) {
         (200 | 201, _) => ItemOutcome::Indexed,
         (409, _) => ItemOutcome::Duplicate,
-        (429 | 500..=599, _) => ItemOutcome::Retry,
-        (403, "cluster_block_exception") | (404, "index_not_found_exception") => {
+        // The flood-stage disk watermark's block comes as 429, an
+        // operator's write block as 403.
+        (403 | 429, "cluster_block_exception") | (404, "index_not_found_exception") => {
             ItemOutcome::Blocked
         }
+        (429 | 500..=599, _) => ItemOutcome::Retry,
         (401 | 403, _) => ItemOutcome::Refused,
         _ => ItemOutcome::DeadLetter,
     }
@@ -55,6 +57,11 @@ pub enum RequestOutcome {
     /// The body refused as a whole (400): split until the bad document is
     /// alone, dead-letter it, load the rest.
     Isolate,
+    /// Over the node's indexing-pressure limit (429
+    /// `rejected_execution_exception` on its operation bytes): the request
+    /// alone may be too large for the node ever to take; send it in halves,
+    /// one after the other, and a single document again later.
+    Shrink,
     /// A cluster-wide write block: retry with back-off, and say why.
     Blocked,
     /// Bad credentials or no permission: stop the worker with the reason.
@@ -74,6 +81,18 @@ pub fn request_outcome(status: u16, body: &[u8]) -> RequestOutcome {
             ItemOutcome::Blocked => RequestOutcome::Blocked,
             _ => RequestOutcome::Refused,
         },
+        429 => {
+            let error = request_error(body);
+            if item_outcome(status, &error.kind) == ItemOutcome::Blocked {
+                RequestOutcome::Blocked
+            } else if error.kind == "rejected_execution_exception"
+                && error.reason.contains("operation_bytes")
+            {
+                RequestOutcome::Shrink
+            } else {
+                RequestOutcome::Retry
+            }
+        }
         _ => RequestOutcome::Retry,
     }
 }
@@ -114,6 +133,10 @@ mod tests {
             ItemOutcome::Blocked
         );
         assert_eq!(
+            item_outcome(429, "cluster_block_exception"),
+            ItemOutcome::Blocked
+        );
+        assert_eq!(
             item_outcome(404, "index_not_found_exception"),
             ItemOutcome::Blocked
         );
@@ -148,6 +171,12 @@ mod tests {
         );
         assert_eq!(request_outcome(401, b""), RequestOutcome::Refused);
         assert_eq!(request_outcome(429, b""), RequestOutcome::Retry);
+        let flood = br#"{"error":{"type":"cluster_block_exception","reason":"index [i] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage watermark, index has read-only-allow-delete block];"}}"#;
+        assert_eq!(request_outcome(429, flood), RequestOutcome::Blocked);
+        let pressure = br#"{"error":{"type":"rejected_execution_exception","reason":"rejected execution of coordinating operation [coordinating_and_primary_bytes=0, replica_bytes=0, all_bytes=0, coordinating_operation_bytes=714000, max_coordinating_and_primary_bytes=65536]"}}"#;
+        assert_eq!(request_outcome(429, pressure), RequestOutcome::Shrink);
+        let queue = br#"{"error":{"type":"rejected_execution_exception","reason":"rejected execution of ... on OpenSearchThreadPoolExecutor[name = n/write, queue capacity = 1]"}}"#;
+        assert_eq!(request_outcome(429, queue), RequestOutcome::Retry);
         assert_eq!(request_outcome(502, b""), RequestOutcome::Retry);
     }
 }

@@ -3,7 +3,7 @@
 //! sent again, the request split when the cluster refuses it as a whole.
 
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -13,6 +13,7 @@ use tracing::{debug, warn};
 use super::client::EsClient;
 use super::request::{BulkResponse, record_of};
 use super::retry::{ItemOutcome, RequestOutcome, item_outcome, request_error, request_outcome};
+use crate::backoff::Backoff;
 use crate::dlq::DeadLetters;
 use crate::metrics::SinkMetrics;
 
@@ -26,6 +27,10 @@ pub struct Doc {
     pub fields_at: usize,
 }
 
+/// How long one request's documents refused for load are sent again from
+/// its own task before the worker pauses for them.
+const THROTTLED_FOR_AT_MOST: Duration = Duration::from_secs(10);
+
 /// What became of the documents of one bulk request.
 pub enum BulkOutcome {
     /// Every item resolved except `retry`, to be sent again; `why` says
@@ -33,6 +38,9 @@ pub enum BulkOutcome {
     Done {
         retry: Vec<Doc>,
         why: Option<String>,
+        /// Every document in `retry` was refused only for load (429: a
+        /// full write queue), not for a block or a failure.
+        throttled: bool,
     },
     /// The request failed as a whole; all of it goes again.
     Failed { docs: Vec<Doc>, error: String },
@@ -43,16 +51,23 @@ impl BulkOutcome {
     fn merge(self, other: BulkOutcome) -> BulkOutcome {
         match (self, other) {
             (
-                BulkOutcome::Done { retry: mut x, why },
+                BulkOutcome::Done {
+                    retry: mut x,
+                    why,
+                    throttled,
+                },
                 BulkOutcome::Done {
                     retry: y,
                     why: other_why,
+                    throttled: other_throttled,
                 },
             ) => {
+                let throttled = (x.is_empty() || throttled) && (y.is_empty() || other_throttled);
                 x.extend(y);
                 BulkOutcome::Done {
                     retry: x,
                     why: why.or(other_why),
+                    throttled,
                 }
             }
             (BulkOutcome::Failed { mut docs, error }, other)
@@ -167,6 +182,32 @@ impl BulkService {
         self.refused.get().map(String::as_str)
     }
 
+    /// Sends `docs` and resolves them; what the cluster refuses only for
+    /// load (items answered 429: its write queue is full) is sent again
+    /// from here after a short, growing, jittered pause, for up to
+    /// [`THROTTLED_FOR_AT_MOST`]. A burst of concurrent requests that
+    /// overflows the queue then costs each refused request a pause of its
+    /// own instead of pausing the whole worker once per refused request.
+    pub async fn send_patiently(&self, docs: Vec<Doc>) -> BulkOutcome {
+        let started = Instant::now();
+        let mut pauses = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
+        let mut outcome = self.send(docs).await;
+        loop {
+            match outcome {
+                BulkOutcome::Done {
+                    retry,
+                    throttled: true,
+                    ..
+                } if !retry.is_empty() && started.elapsed() < THROTTLED_FOR_AT_MOST => {
+                    self.metrics.retried.inc_by(retry.len() as u64);
+                    tokio::time::sleep(pauses.next_delay()).await;
+                    outcome = self.send(retry).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Sends one request and resolves its items; splits it when the cluster
     /// refuses it as a whole for its size (413) or its content (400).
     pub fn send(&self, docs: Vec<Doc>) -> BoxFuture<'_, BulkOutcome> {
@@ -200,6 +241,19 @@ impl BulkService {
                     let (a, b) = futures_util::join!(self.send(left), self.send(right));
                     a.merge(b)
                 }
+                RequestOutcome::Shrink if docs.len() > 1 => {
+                    debug!(
+                        docs = docs.len(),
+                        "bulk request over the indexing-pressure limit; sending it in halves"
+                    );
+                    // One half at a time: the limit counts every request
+                    // in flight.
+                    let mut left = docs;
+                    let right = left.split_off(left.len() / 2);
+                    let a = self.send(left).await;
+                    let b = self.send(right).await;
+                    a.merge(b)
+                }
                 RequestOutcome::Split => {
                     // One document alone is too large: it can never be indexed.
                     self.dead_letter_alone(
@@ -230,7 +284,7 @@ impl BulkService {
                     let _ = self.refused.set(error.clone());
                     BulkOutcome::Failed { docs, error }
                 }
-                RequestOutcome::Retry => {
+                RequestOutcome::Retry | RequestOutcome::Shrink => {
                     let error = format!("bulk answered HTTP {}: {}", answer.status, text());
                     BulkOutcome::Failed { docs, error }
                 }
@@ -257,6 +311,7 @@ impl BulkService {
         }
         let mut retry = Vec::new();
         let mut why = None;
+        let mut throttled = true;
         for (doc, item) in docs.into_iter().zip(response.items) {
             let result = item.create;
             let (kind, reason) = result.error.map(|e| (e.kind, e.reason)).unwrap_or_default();
@@ -266,6 +321,7 @@ impl BulkService {
                 ItemOutcome::Retry | ItemOutcome::Blocked | ItemOutcome::Refused
             ) {
                 why.get_or_insert_with(|| format!("HTTP {} {kind}: {reason}", result.status));
+                throttled &= outcome == ItemOutcome::Retry && result.status == 429;
             }
             match outcome {
                 ItemOutcome::Indexed => self.metrics.written.inc(),
@@ -303,7 +359,11 @@ impl BulkService {
                 }
             }
         }
-        BulkOutcome::Done { retry, why }
+        BulkOutcome::Done {
+            retry,
+            why,
+            throttled,
+        }
     }
 
     /// A request of one document the cluster refuses as a whole.
@@ -313,12 +373,14 @@ impl BulkService {
                 Ok(()) => BulkOutcome::Done {
                     retry: Vec::new(),
                     why: None,
+                    throttled: false,
                 },
                 Err(error) => BulkOutcome::Failed { docs, error },
             },
             None => BulkOutcome::Done {
                 retry: docs,
                 why: None,
+                throttled: false,
             },
         }
     }
