@@ -237,6 +237,9 @@ start_hdfs() { # start_hdfs DIR PORT
 }
 
 # The Hadoop version engines/hdfs/pom.xml pins.
+# Starts OpenSearch (scripts/engine search) on DIR and PORT; sets SEARCH_PID
+# (the engine script: TERM stops the node cleanly), SEARCH_URL and
+# SEARCH_JVM (the node's own process, for CPU figures).
 start_search() { # start_search DIR PORT
   local dir="$1" port="$2"
   port_free "$port" || die "port $port is already in use; set PRISM_SEARCH_PORT to another port"
@@ -244,6 +247,8 @@ start_search() { # start_search DIR PORT
   start_engine "$dir/engine.log" 300 search --port "$port" --dir "$dir"
   SEARCH_PID="$ENGINE_PID"
   SEARCH_URL="$ENGINE_ADDRESS"
+  SEARCH_JVM="$(pgrep -P "$SEARCH_PID" java | head -n1)"
+  [ -n "$SEARCH_JVM" ] || die "no OpenSearch JVM under scripts/engine ($SEARCH_PID)"
 }
 
 hadoop_version() {
