@@ -209,48 +209,39 @@ start_engine() { # start_engine LOG SECONDS NAME [ARGS...]
   die "scripts/engine $1 was not ready within $secs s; see $out"
 }
 
-# Starts a single-node Kafka broker on 127.0.0.1:PORT with its data in DIR
-# (kept across runs). Sets KAFKA_PID (the launcher: SIGTERM stops the
-# broker cleanly), KAFKA_JVM (the broker's own process, for kill -9 and CPU
-# figures) and KAFKA_BROKERS.
-start_kafka() { # start_kafka DIR PORT
-  local dir="$1" port="$2"
-  port_free "$port" || die "port $port is already in use; set PRISM_KAFKA_PORT to another port"
+# Starts `scripts/engine NAME` on 127.0.0.1:PORT with its data in DIR (kept
+# across runs); PORT_SETTING is the variable a user sets to move it. Sets
+# ENGINE_PID (the launcher: SIGTERM stops the engine cleanly),
+# ENGINE_ADDRESS (its `ready` address) and ENGINE_JVM (its first java
+# process: the broker or the node itself, for kill -9 and CPU figures).
+start_local_engine() { # start_local_engine NAME DIR PORT PORT_SETTING
+  local name="$1" dir="$2" port="$3"
+  port_free "$port" || die "port $port is already in use; set $4 to another port"
   mkdir -p "$dir"
-  start_engine "$dir/engine.log" 300 kafka --port "$port" --dir "$dir"
-  KAFKA_PID="$ENGINE_PID"
-  KAFKA_BROKERS="$ENGINE_ADDRESS"
-  KAFKA_JVM="$(pgrep -P "$KAFKA_PID" java | head -n1)"
-  [ -n "$KAFKA_JVM" ] || die "no Kafka JVM under scripts/engine ($KAFKA_PID)"
+  start_engine "$dir/engine.log" 300 "$name" --port "$port" --dir "$dir"
+  ENGINE_JVM="$(pgrep -P "$ENGINE_PID" java | head -n1)"
+  [ -n "$ENGINE_JVM" ] || die "no java process under scripts/engine $name ($ENGINE_PID)"
 }
 
-# Starts HDFS (a NameNode on 127.0.0.1:PORT and a DataNode) with its data
-# in DIR (kept across runs). Sets HDFS_PID (the launcher: SIGTERM stops
-# both daemons) and HDFS_URL.
+# A single-node Kafka broker: KAFKA_PID, KAFKA_JVM, KAFKA_BROKERS.
+start_kafka() { # start_kafka DIR PORT
+  start_local_engine kafka "$1" "$2" PRISM_KAFKA_PORT
+  KAFKA_PID="$ENGINE_PID" KAFKA_JVM="$ENGINE_JVM" KAFKA_BROKERS="$ENGINE_ADDRESS"
+}
+
+# HDFS (a NameNode on PORT and a DataNode): HDFS_PID, HDFS_URL.
 start_hdfs() { # start_hdfs DIR PORT
-  local dir="$1" port="$2"
-  port_free "$port" || die "port $port is already in use; set PRISM_HDFS_PORT to another port"
-  mkdir -p "$dir"
-  start_engine "$dir/engine.log" 300 hdfs --port "$port" --dir "$dir"
-  HDFS_PID="$ENGINE_PID"
-  HDFS_URL="$ENGINE_ADDRESS"
+  start_local_engine hdfs "$1" "$2" PRISM_HDFS_PORT
+  HDFS_PID="$ENGINE_PID" HDFS_URL="$ENGINE_ADDRESS"
+}
+
+# One OpenSearch node: SEARCH_PID, SEARCH_JVM, SEARCH_URL.
+start_search() { # start_search DIR PORT
+  start_local_engine search "$1" "$2" PRISM_SEARCH_PORT
+  SEARCH_PID="$ENGINE_PID" SEARCH_JVM="$ENGINE_JVM" SEARCH_URL="$ENGINE_ADDRESS"
 }
 
 # The Hadoop version engines/hdfs/pom.xml pins.
-# Starts OpenSearch (scripts/engine search) on DIR and PORT; sets SEARCH_PID
-# (the engine script: TERM stops the node cleanly), SEARCH_URL and
-# SEARCH_JVM (the node's own process, for CPU figures).
-start_search() { # start_search DIR PORT
-  local dir="$1" port="$2"
-  port_free "$port" || die "port $port is already in use; set PRISM_SEARCH_PORT to another port"
-  mkdir -p "$dir"
-  start_engine "$dir/engine.log" 300 search --port "$port" --dir "$dir"
-  SEARCH_PID="$ENGINE_PID"
-  SEARCH_URL="$ENGINE_ADDRESS"
-  SEARCH_JVM="$(pgrep -P "$SEARCH_PID" java | head -n1)"
-  [ -n "$SEARCH_JVM" ] || die "no OpenSearch JVM under scripts/engine ($SEARCH_PID)"
-}
-
 hadoop_version() {
   sed -n 's|.*<hadoop.version>\(.*\)</hadoop.version>.*|\1|p' "$ROOT/engines/hdfs/pom.xml"
 }
