@@ -128,14 +128,6 @@ ensure_wasm_tools() {
   fi
 }
 
-# osmem-server (PyPI): a real Elasticsearch/OpenSearch REST server in
-# memory, for the Elasticsearch sink's tests and a quick local look.
-ensure_osmem() {
-  python3 -c 'import osmem_server' 2>/dev/null && return
-  log "installing osmem-server (pip)"
-  python3 -m pip install --quiet --disable-pip-version-check osmem-server
-}
-
 # DuckDB (PyPI), for the README's lake queries and their test.
 DUCKDB_VERSION=2.0.0
 ensure_duckdb() {
@@ -157,11 +149,6 @@ ensure_spark() {
   SPARK_HOME="$(python3 -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')"
   SPARK_JARS="$(ensure_engine_jars spark)" || exit 1
   export SPARK_HOME SPARK_JARS
-}
-
-# Prints the osmem-server binary inside its Python package.
-osmem_bin() {
-  python3 -c 'import osmem_server, os; print(os.path.join(os.path.dirname(osmem_server.__file__), "bin", "osmem-server"))'
 }
 
 # Debian's Chromium and its driver, for the browser tests.
@@ -249,6 +236,11 @@ hadoop_version() {
 # The Kafka version engines/kafka/pom.xml pins.
 kafka_version() {
   sed -n 's|.*<kafka.version>\(.*\)</kafka.version>.*|\1|p' "$ROOT/engines/kafka/pom.xml"
+}
+
+# The OpenSearch version engines/search/pom.xml pins.
+search_version() {
+  sed -n 's|.*<opensearch.version>\(.*\)</opensearch.version>.*|\1|p' "$ROOT/engines/search/pom.xml"
 }
 
 # CPU seconds (user + system) a process has used so far.

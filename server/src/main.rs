@@ -1,3 +1,4 @@
+use std::io::IsTerminal;
 use std::net::TcpListener;
 use std::process::ExitCode;
 
@@ -16,6 +17,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
+                .with_ansi(std::io::stdout().is_terminal())
                 .with_filter(prism_server::logging::ProtocolErrors::default().and(levels)),
         )
         .init();

@@ -22,11 +22,15 @@ pub mod sink;
 pub use sink::{Durable, Incoming, Sink, TargetError};
 
 /// Installs the `tracing` subscriber every sink binary uses (`RUST_LOG`,
-/// default `info`).
+/// default `info`); colours only on a terminal, never into a log file.
 pub fn init_tracing() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
+        .init();
 }
 
 /// Turns true on the first SIGINT or SIGTERM.

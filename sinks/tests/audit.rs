@@ -1,5 +1,5 @@
 //! `prism-audit` against what the real sinks wrote: Apache Kafka, a lake
-//! directory and osmem-server, three past hours of events. A clean run
+//! directory and OpenSearch, three past hours of events. A clean run
 //! reports nothing missing; then a lake file is deleted in one hour,
 //! documents in another, and a line duplicated (plus one the topic never
 //! had) in a third, and each shows up in its own hour with exact counts.
@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use prism_event::EnrichedEvent;
 use prism_sinks::audit::start_of_hour;
-use prism_sinks::elasticsearch::request::index_name;
 use prism_sinks::hdfs::layout::Bucket;
-use prism_testkit::{Osmem, produce_at};
+use prism_testkit::produce_at;
 use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -20,14 +19,14 @@ use uuid::Uuid;
 mod support;
 
 use support::lake::files;
-use support::search::doc_ids;
+use support::search::Indices;
 use support::{Scenario, event, run_audit, wait_until};
 
 const PER_HOUR: usize = 40;
 
 struct Pipeline {
     s: Scenario,
-    osmem: Osmem,
+    es: Indices,
     lake: tempfile::TempDir,
     /// The three hours the events fall in, oldest first.
     hours: [OffsetDateTime; 3],
@@ -39,7 +38,7 @@ impl Pipeline {
     /// timestamps their producer would have given them.
     fn loaded() -> Self {
         let s = Scenario::new("prism-audit");
-        let osmem = Osmem::start();
+        let es = Indices::on_shared_node();
         let lake = tempfile::tempdir().unwrap();
         let now = start_of_hour(OffsetDateTime::now_utc());
         let hours = [3, 2, 1].map(|n| now - time::Duration::hours(n));
@@ -69,14 +68,7 @@ impl Pipeline {
                 ("PRISM_ROTATE_AGE_MS", "500"),
             ],
         );
-        let _es = s.start(
-            "prism-es-sink",
-            &[
-                ("PRISM_GROUP", &es_group),
-                ("PRISM_ES_URL", osmem.url()),
-                ("PRISM_ES_BATCH_AGE_MS", "300"),
-            ],
-        );
+        let _es = support::cluster::es_sink(&s, &es, &es_group);
         let total = sent.len();
         wait_until(
             "the lake holds every event",
@@ -92,11 +84,11 @@ impl Pipeline {
         wait_until(
             "the index holds every event",
             Duration::from_secs(60),
-            || doc_ids(osmem.url()).len() == total,
+            || es.doc_ids().len() == total,
         );
         Self {
             s,
-            osmem,
+            es,
             lake,
             hours,
             sent,
@@ -108,7 +100,7 @@ impl Pipeline {
         let (stdout, code) = run_audit(
             &self.s,
             self.lake.path(),
-            self.osmem.url(),
+            Some(&self.es),
             self.hours[0],
             self.hours[2] + time::Duration::HOUR,
             &["--format", "json", "--samples", "50"],
@@ -176,12 +168,11 @@ fn the_audit_reports_each_loss_and_duplicate_in_its_hour_and_nothing_else() {
     // Hour 1: two documents are deleted.
     let deleted: Vec<&EnrichedEvent> = p.sent[PER_HOUR..].iter().take(2).collect();
     for e in &deleted {
-        let index = index_name("select-color", e.client_ts);
+        let index = p.es.index_of(e.client_ts);
         let res = reqwest::blocking::Client::new()
             .delete(format!(
                 "{}/{index}/_doc/{}?refresh=true",
-                p.osmem.url(),
-                e.event_id
+                p.es.url, e.event_id
             ))
             .send()
             .unwrap();

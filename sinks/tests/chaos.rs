@@ -1,14 +1,15 @@
 //! The chaos test: page-shaped load through `prism-server` (each client
 //! re-sends the same event id until it gets its 202) while, in turn, both
 //! targets fail and come back (the lake is on a real HDFS: its NameNode,
-//! later its DataNode, is killed -9 and started again), every sink worker
-//! is killed -9 and
+//! later its DataNode, is killed -9 and started again; the search engine is
+//! a real OpenSearch node, killed -9 and started again on its data, and
+//! later given a write block), every sink worker is killed -9 and
 //! restarted, a second worker of each sink joins, is stopped past its
-//! session timeout and leaves, Elasticsearch throttles, fails items and
-//! answers slowly (the fault proxy: a real node cannot be made to do these
-//! on demand), and the broker is killed and restarted. After a bounded
-//! settle time every record in Kafka must be in the lake exactly as often
-//! as it is in Kafka, and every event id in Elasticsearch exactly once.
+//! session timeout and leaves, the node throttles, fails items and answers
+//! slowly (the fault proxy in front of it: a node cannot be made to do
+//! these on demand), and the broker is killed and restarted. After a
+//! bounded settle time every record in Kafka must be in the lake exactly as
+//! often as it is in Kafka, and every event id in the index exactly once.
 //!
 //! The test is the supervisor too: a worker that exits by itself (as a
 //! stalled one must) is started again, and counted.
@@ -19,20 +20,20 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use prism_sinks::audit::start_of_hour;
-use prism_testkit::{Hdfs, HdfsDaemon, Osmem, Producer, read_all, workspace_bin};
+use prism_testkit::{Hdfs, HdfsDaemon, OpenSearch, Producer, read_all, workspace_bin};
 use serde_json::{Value, json};
 
 mod support;
 
 use support::load::Load;
 use support::proxy::{Proxy, docs_in};
+use support::search::Indices;
 use support::{Audit, LakeAt, Scenario, Sink, ids_of, run_audit, stores_hold};
 
 /// How the fault proxy treats `_bulk` requests.
 const HEALTHY: u8 = 0;
-const DOWN_503: u8 = 1;
-const ITEMS_429: u8 = 2;
-const WHOLE_429: u8 = 3;
+const ITEMS_429: u8 = 1;
+const WHOLE_429: u8 = 2;
 
 const LOAD: Duration = Duration::from_secs(68);
 const SETTLE: Duration = Duration::from_secs(90);
@@ -100,6 +101,16 @@ impl Workers {
     }
 }
 
+/// Sets or lifts `index.blocks.write` on every index of `indices`.
+fn write_block(indices: &Indices, on: bool) {
+    let answer = indices.call(
+        reqwest::Method::PUT,
+        &format!("/{}-*/_settings", indices.prefix),
+        Some(json!({"index.blocks.write": on})),
+    );
+    assert_eq!(answer["acknowledged"], true, "write block {on}: {answer}");
+}
+
 fn start(s: &Scenario, bin: &str, env: &[(String, String)]) -> Sink {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     s.start(bin, &env)
@@ -116,11 +127,12 @@ fn under_every_fault_in_turn_each_record_lands_once_in_the_lake_and_in_elasticse
         hdfs: &fs,
         root: &root,
     };
-    let osmem = Osmem::start();
+    // A node of its own: the test kills it.
+    let node = OpenSearch::start();
+    let indices = Indices::new(&node.url(), &s.group);
     let mode = Arc::new(AtomicU8::new(HEALTHY));
     let fault_mode = Arc::clone(&mode);
     let fault = move |_: usize, _: &[u8]| match fault_mode.load(Ordering::SeqCst) {
-        DOWN_503 => Some((503, json!({"error": "unavailable"}))),
         WHOLE_429 => Some((429, json!({"error": "too many requests"}))),
         _ => None,
     };
@@ -135,7 +147,7 @@ fn under_every_fault_in_turn_each_record_lands_once_in_the_lake_and_in_elasticse
         }
         answer
     };
-    let proxy = Proxy::start(osmem.url(), Box::new(fault), Some(Box::new(rewrite)));
+    let proxy = Proxy::start(&node.url(), Box::new(fault), Some(Box::new(rewrite)));
     let server = Producer::start(
         &workspace_bin("prism-server"),
         &s.kafka.brokers(),
@@ -181,6 +193,8 @@ fn under_every_fault_in_turn_each_record_lands_once_in_the_lake_and_in_elasticse
         common(&[
             ("PRISM_GROUP", &es_group),
             ("PRISM_ES_URL", &proxy.url),
+            ("PRISM_ES_INDEX_PREFIX", &indices.prefix),
+            ("PRISM_ES_REPLICAS", "0"),
             ("PRISM_ES_BATCH_DOCS", "200"),
             ("PRISM_ES_BATCH_AGE_MS", "300"),
             ("PRISM_ES_TIMEOUT_MS", "5000"),
@@ -198,15 +212,15 @@ fn under_every_fault_in_turn_each_record_lands_once_in_the_lake_and_in_elasticse
             eprintln!("chaos: t={secs:>2}s {what}");
         };
 
-        at(5, "kill -9 the NameNode, Elasticsearch answers 503");
+        at(5, "kill -9 the NameNode and the OpenSearch node");
         fs.kill(HdfsDaemon::NameNode);
-        mode.store(DOWN_503, Ordering::SeqCst);
+        node.kill();
         at(
             10,
-            "both targets are back (the NameNode in safe mode until the DataNode reports)",
+            "both start again (the NameNode in safe mode until the DataNode reports)",
         );
+        node.spawn();
         fs.restart(HdfsDaemon::NameNode);
-        mode.store(HEALTHY, Ordering::SeqCst);
         hdfs.supervise(&s);
         es.supervise(&s);
 
@@ -220,25 +234,31 @@ fn under_every_fault_in_turn_each_record_lands_once_in_the_lake_and_in_elasticse
 
         at(
             24,
-            "Elasticsearch throttles every other item; kill -9 the DataNode",
+            "the proxy throttles every other item; kill -9 the DataNode",
         );
         mode.store(ITEMS_429, Ordering::SeqCst);
         fs.kill(HdfsDaemon::DataNode);
         at(
             28,
-            "Elasticsearch answers slowly (1.5 s); the DataNode starts again",
+            "the proxy answers slowly (1.5 s); the DataNode starts again",
         );
         mode.store(HEALTHY, Ordering::SeqCst);
         fs.restart(HdfsDaemon::DataNode);
         proxy.delay_ms.store(1500, Ordering::SeqCst);
-        at(32, "Elasticsearch throttles whole requests");
+        at(32, "the proxy throttles whole requests");
         proxy.delay_ms.store(0, Ordering::SeqCst);
         mode.store(WHOLE_429, Ordering::SeqCst);
-        at(35, "Elasticsearch is fine; SIGSTOP the second workers");
+        at(
+            35,
+            "a write block on the indices (once the node is up); SIGSTOP the second workers",
+        );
         mode.store(HEALTHY, Ordering::SeqCst);
+        node.wait_ready(Duration::from_secs(120));
+        write_block(&indices, true);
         hdfs.signal_secondary("-STOP");
         es.signal_secondary("-STOP");
-        at(44, "SIGCONT the second workers");
+        at(44, "the write block is lifted; SIGCONT the second workers");
+        write_block(&indices, false);
         hdfs.signal_secondary("-CONT");
         es.signal_secondary("-CONT");
 
@@ -267,7 +287,7 @@ fn under_every_fault_in_turn_each_record_lands_once_in_the_lake_and_in_elasticse
     loop {
         hdfs.supervise(&s);
         es.supervise(&s);
-        if stores_hold(lake, Some(osmem.url()), &acked) || Instant::now() > deadline {
+        if stores_hold(lake, Some(&indices), &acked) || Instant::now() > deadline {
             break;
         }
         std::thread::sleep(Duration::from_millis(500));
@@ -284,8 +304,8 @@ fn under_every_fault_in_turn_each_record_lands_once_in_the_lake_and_in_elasticse
     // check them: prism-audit over every hour of the run.
     let from = start_of_hour(wall_start);
     let to = start_of_hour(time::OffsetDateTime::now_utc()) + time::Duration::HOUR;
-    let (table, _) = run_audit(&s, lake, osmem.url(), from, to, &[]);
-    let audit = Audit::run(&s, lake, osmem.url(), from, to);
+    let (table, _) = run_audit(&s, lake, Some(&indices), from, to, &[]);
+    let audit = Audit::run(&s, lake, Some(&indices), from, to);
     eprintln!(
         "chaos: {} acknowledged, {} records in Kafka ({} ids); restarts by the supervisor: \
          hdfs {}, es {}; settled {:.1} s after the load; {:.0} s in all\n{table}",

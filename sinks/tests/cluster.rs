@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prism_event::EnrichedEvent;
-use prism_testkit::{Kafka, Osmem, describe_topic, kafka_tool, read_all};
+use prism_testkit::{Kafka, describe_topic, kafka_tool, read_all};
 use time::OffsetDateTime;
 
 mod support;
@@ -22,7 +22,7 @@ mod support;
 use support::cluster::*;
 use support::lake::files;
 use support::load::{Load, Outcome};
-use support::search::doc_ids;
+use support::search::Indices;
 use support::{Audit, Scenario, get, ids_of, now_events, wait_until};
 
 #[test]
@@ -50,10 +50,10 @@ fn partitions_added_under_load_are_produced_to_and_loaded_without_a_restart() {
     let started = OffsetDateTime::now_utc();
     let s = cluster("prism-grow");
     let lake = tempfile::tempdir().unwrap();
-    let osmem = Osmem::start();
+    let es_indices = Indices::on_shared_node();
     let server = start_server(&s, &[]);
     let hdfs = lake_sink(&s, lake.path(), &format!("{}-hdfs", s.group));
-    let es = es_sink(&s, osmem.url(), &format!("{}-es", s.group));
+    let es = es_sink(&s, &es_indices, &format!("{}-es", s.group));
     let load = Load::start(&server.url, 3, Duration::from_secs(300));
     load.wait_for_more(100, Duration::from_secs(60));
 
@@ -130,7 +130,7 @@ fn partitions_added_under_load_are_produced_to_and_loaded_without_a_restart() {
     let outcome = load.stop();
 
     let (records, in_kafka, lost) = topic_against(&s, &outcome);
-    let differences = settled_differences(&s, lake.path(), Some(osmem.url()), &in_kafka, started);
+    let differences = settled_differences(&s, lake.path(), Some(&es_indices), &in_kafka, started);
     eprintln!(
         "grow: {} acknowledged, {} records in Kafka; {differences:?}",
         outcome.acked.len(),
@@ -219,10 +219,10 @@ fn a_rolling_restart_under_load_duplicates_nothing_and_its_losses_are_counted() 
     let started = OffsetDateTime::now_utc();
     let s = cluster("prism-rolling");
     let lake = tempfile::tempdir().unwrap();
-    let osmem = Osmem::start();
+    let es_indices = Indices::on_shared_node();
     let server = start_server(&s, &[("PRISM_DELIVERY_TIMEOUT_MS", "3000")]);
     let hdfs = lake_sink(&s, lake.path(), &format!("{}-hdfs", s.group));
-    let es = es_sink(&s, osmem.url(), &format!("{}-es", s.group));
+    let es = es_sink(&s, &es_indices, &format!("{}-es", s.group));
     let load = Load::start(&server.url, 3, Duration::from_secs(400));
     load.wait_for_more(100, Duration::from_secs(60));
 
@@ -233,7 +233,7 @@ fn a_rolling_restart_under_load_duplicates_nothing_and_its_losses_are_counted() 
     let outcome = finish_load(&s, load);
 
     let (records, in_kafka, lost) = topic_against(&s, &outcome);
-    let differences = settled_differences(&s, lake.path(), Some(osmem.url()), &in_kafka, started);
+    let differences = settled_differences(&s, lake.path(), Some(&es_indices), &in_kafka, started);
     eprintln!(
         "rolling restart: {} acknowledged, {} records in Kafka, {lost} lost; answers {:?}; {differences:?}",
         outcome.acked.len(),
@@ -259,15 +259,15 @@ fn operators_group_tools_describe_reset_and_shift_the_sinks_groups() {
     let started = OffsetDateTime::now_utc();
     let s = Scenario::on(Arc::new(Kafka::cluster(3)), "prism-operator");
     let lake = tempfile::tempdir().unwrap();
-    let osmem = Osmem::start();
+    let es_indices = Indices::on_shared_node();
     let (hdfs_group, es_group) = ("prism-hdfs", "prism-es");
 
     let first = now_events(200);
     s.produce_to_both(&first);
     let mut hdfs = lake_sink(&s, lake.path(), hdfs_group);
-    let mut es = es_sink(&s, osmem.url(), es_group);
+    let mut es = es_sink(&s, &es_indices, es_group);
     let ids: HashSet<String> = first.iter().map(|e| e.event_id.to_string()).collect();
-    settle(lake.path(), Some(osmem.url()), &ids);
+    settle(lake.path(), Some(&es_indices), &ids);
     wait_until(
         "both groups to commit everything",
         Duration::from_secs(60),
@@ -294,10 +294,10 @@ fn operators_group_tools_describe_reset_and_shift_the_sinks_groups() {
     reset_offsets(&s, es_group, &["--to-earliest"]);
     assert_eq!(group_lag(&s, hdfs_group).values().sum::<i64>(), 260);
     hdfs = lake_sink(&s, lake.path(), hdfs_group);
-    let _es = es_sink(&s, osmem.url(), es_group);
+    let _es = es_sink(&s, &es_indices, es_group);
     let all: Vec<EnrichedEvent> = first.iter().chain(&second).cloned().collect();
     let ids: HashSet<String> = all.iter().map(|e| e.event_id.to_string()).collect();
-    settle(lake.path(), Some(osmem.url()), &ids);
+    settle(lake.path(), Some(&es_indices), &ids);
     wait_until("both groups to catch up", Duration::from_secs(60), || {
         [hdfs_group, es_group]
             .iter()
@@ -310,7 +310,7 @@ fn operators_group_tools_describe_reset_and_shift_the_sinks_groups() {
             .flat_map(|(_, e)| e)
             .collect::<Vec<_>>(),
     );
-    let docs = doc_ids(osmem.url());
+    let docs = es_indices.doc_ids();
     assert_eq!(docs.len(), 260);
     assert!(docs.values().all(|n| *n == 1), "one document per event");
 
@@ -353,7 +353,7 @@ fn operators_group_tools_describe_reset_and_shift_the_sinks_groups() {
         || group_lag(&s, hdfs_group).values().all(|l| *l == 0),
     );
     let (from, to) = hours_since(started);
-    let audit = Audit::run(&s, lake.path(), "none", from, to);
+    let audit = Audit::run(&s, lake.path(), None, from, to);
     assert_eq!(
         audit.missing("lake"),
         skipped,

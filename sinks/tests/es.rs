@@ -1,28 +1,29 @@
-//! `prism-es-sink` as a real process against osmem-server (a real
-//! Elasticsearch-API server) and Apache Kafka; faults that no real server produces
-//! on demand come from a scripted proxy in front of osmem.
+//! `prism-es-sink` as a real process between Apache Kafka and a real
+//! OpenSearch node (one per test binary; each test its own indices). The
+//! one fault a node cannot be made to produce on demand mid-stream comes
+//! from a scripted proxy in front of it: a whole-cluster 503 outage (a node
+//! answers 503 to a whole request only until its cluster state is
+//! recovered, at start-up). The states a node of a test's own is put in
+//! are in es_opensearch.rs.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prism_event::EnrichedEvent;
-use prism_sinks::elasticsearch::request::index_name;
 use prism_testkit::{Producer, produce, read_records, workspace_bin};
 use serde_json::{Value, json};
 use time::macros::datetime;
 
 mod support;
 
-use support::proxy::{Proxy, docs_in, refuse_items};
+use support::proxy::Proxy;
 use support::search::Search;
-use support::{dead_letter_reason, event, get, metric, now_events, wait_until};
+use support::{dead_letter_reason, event, get, now_events, wait_until};
 
 #[test]
 fn events_posted_through_the_producer_become_one_document_each_even_when_retried() {
     let s = Search::new();
-    let _sink = s.start_sink(s.osmem.url(), &[]);
+    let _sink = s.start_sink(None, &[]);
     let server = Producer::start(
         &workspace_bin("prism-server"),
         &s.kafka.brokers(),
@@ -60,13 +61,21 @@ fn events_posted_through_the_producer_become_one_document_each_even_when_retried
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(s.count(), 30, "no document for a retried post");
 
-    let template = s.es(reqwest::Method::GET, "/_index_template/select-color", None);
+    let template = s.es(
+        reqwest::Method::GET,
+        &format!("/_index_template/{}", s.es.prefix),
+        None,
+    );
     assert!(template["index_templates"][0]["index_template"]["template"]["mappings"]["properties"]["@timestamp"].is_object(), "{template}");
 
     let aggs = json!({"size": 0, "aggs": {
         "colors": {"terms": {"field": "color"}},
         "browsers": {"terms": {"field": "ua.browser.family"}}}});
-    let answer = s.es(reqwest::Method::POST, "/select-color-*/_search", Some(aggs));
+    let answer = s.es(
+        reqwest::Method::POST,
+        &format!("/{}-*/_search", s.es.prefix),
+        Some(aggs),
+    );
     let buckets = |agg: &str| -> HashMap<String, u64> {
         answer["aggregations"][agg]["buckets"]
             .as_array()
@@ -85,13 +94,7 @@ fn events_posted_through_the_producer_become_one_document_each_even_when_retried
         buckets("browsers"),
         HashMap::from([("Chrome".to_owned(), 24), ("Firefox".to_owned(), 6)])
     );
-    let today = time::OffsetDateTime::now_utc().date();
-    let index = format!(
-        "select-color-{:04}.{:02}.{:02}",
-        today.year(),
-        u8::from(today.month()),
-        today.day()
-    );
+    let index = s.es.index_of(time::OffsetDateTime::now_utc());
     assert!(
         s.doc_ids()
             .keys()
@@ -104,15 +107,19 @@ fn events_posted_through_the_producer_become_one_document_each_even_when_retried
 #[test]
 fn todays_index_exists_with_the_template_mapping_before_the_first_event() {
     let s = Search::new();
-    let index = |t| index_name("select-color", t);
+    let index = |t| s.es.index_of(t);
     let before = index(time::OffsetDateTime::now_utc());
-    let sink = s.start_sink(s.osmem.url(), &[]);
+    let sink = s.start_sink(None, &[]);
     // Ready once start-up (template, index) is over.
     wait_until("the sink to start", Duration::from_secs(60), || {
         sink.readyz() == 200
     });
     let after = index(time::OffsetDateTime::now_utc());
-    let mappings = s.es(reqwest::Method::GET, "/select-color-*/_mapping", None);
+    let mappings = s.es(
+        reqwest::Method::GET,
+        &format!("/{}-*/_mapping", s.es.prefix),
+        None,
+    );
     let indices: Vec<&String> = mappings
         .as_object()
         .map(|m| m.keys().collect())
@@ -124,13 +131,22 @@ fn todays_index_exists_with_the_template_mapping_before_the_first_event() {
     let properties = &mappings[indices[0].as_str()]["mappings"]["properties"];
     assert_eq!(properties["color"]["type"], "keyword", "{mappings}");
     assert_eq!(properties["@timestamp"]["type"], "date", "{mappings}");
+    // Refreshed every second whether or not anyone searches.
+    let settings = s.es(
+        reqwest::Method::GET,
+        &format!("/{}/_settings", indices[0]),
+        None,
+    );
+    let index = &settings[indices[0].as_str()]["settings"]["index"];
+    assert_eq!(index["refresh_interval"], "1s", "{settings}");
+    assert_eq!(index["number_of_replicas"], "0", "{settings}");
     assert_eq!(s.count(), 0);
 }
 
 #[test]
-fn a_record_the_mapping_refuses_is_dead_lettered_and_the_rest_indexed_by_event_day() {
+fn a_record_the_mapping_refuses_is_dead_lettered_not_retried_and_the_rest_indexed_by_event_day() {
     let s = Search::new();
-    let _sink = s.start_sink(s.osmem.url(), &[]);
+    let sink = s.start_sink(None, &[]);
     let sent: Vec<EnrichedEvent> = (0..5)
         .map(|i| event(i, datetime!(2026-11-20 23:59:58 UTC)))
         .collect();
@@ -149,7 +165,7 @@ fn a_record_the_mapping_refuses_is_dead_lettered_and_the_rest_indexed_by_event_d
     assert!(
         s.doc_ids()
             .keys()
-            .all(|k| k.starts_with("select-color-2026.11.20/")),
+            .all(|k| k.starts_with(&format!("{}-2026.11.20/", s.es.prefix))),
         "{:?}",
         s.doc_ids()
     );
@@ -162,6 +178,8 @@ fn a_record_the_mapping_refuses_is_dead_lettered_and_the_rest_indexed_by_event_d
         reason.contains("strict_dynamic_mapping_exception"),
         "{reason}"
     );
+    // The node's 400 for that item is final: it was never sent again.
+    assert_eq!(sink.metric("prism_sink_es_retried_total"), 0.0);
 }
 
 /// Every record consumed is counted as exactly one outcome: indexed,
@@ -170,7 +188,7 @@ fn a_record_the_mapping_refuses_is_dead_lettered_and_the_rest_indexed_by_event_d
 #[test]
 fn each_record_is_counted_once_as_written_already_there_or_dead_lettered_by_reason() {
     let s = Search::new();
-    let sink = s.start_sink(s.osmem.url(), &[]);
+    let sink = s.start_sink(None, &[]);
     let sent = now_events(5);
     let mut payloads: Vec<Vec<u8>> = sent
         .iter()
@@ -218,11 +236,8 @@ fn each_record_is_counted_once_as_written_already_there_or_dead_lettered_by_reas
 #[test]
 fn credentials_in_the_url_are_used_and_never_logged_or_printed() {
     let s = Search::new();
-    let url = s
-        .osmem
-        .url()
-        .replacen("http://", "http://elastic:s3cret-pw@", 1);
-    let sink = s.start_sink(&url, &[]);
+    let url = s.es.url.replacen("http://", "http://elastic:s3cret-pw@", 1);
+    let sink = s.start_sink(Some(&url), &[]);
     let sent = now_events(1);
     s.produce(&sent);
     assert_eq!(s.wait_for_count(1, Duration::from_secs(60)), 1);
@@ -252,27 +267,6 @@ fn credentials_in_the_url_are_used_and_never_logged_or_printed() {
 }
 
 #[test]
-fn items_throttled_with_429_are_sent_again_and_indexed_once() {
-    let s = Search::new();
-    let fault = |n: usize, body: &[u8]| {
-        (n == 0).then(|| {
-            (
-                200,
-                refuse_items(body, 429, "es_rejected_execution_exception", "queue full"),
-            )
-        })
-    };
-    let proxy = Proxy::start(s.osmem.url(), Box::new(fault), None);
-    let sink = s.start_sink(&proxy.url, &[]);
-    let sent = now_events(50);
-    s.produce(&sent);
-    assert_eq!(s.wait_for_count(50, Duration::from_secs(60)), 50);
-    assert!(proxy.bulks.load(Ordering::SeqCst) >= 2);
-    s.assert_one_document_each(&sent);
-    assert!(metric(&sink.metrics, "prism_sink_es_retried_total") >= 1.0);
-}
-
-#[test]
 fn a_503_outage_of_ten_seconds_loses_nothing() {
     let s = Search::new();
     // Ten seconds from the sink's first `_bulk`, not from the test's start:
@@ -282,8 +276,8 @@ fn a_503_outage_of_ten_seconds_loses_nothing() {
         (first.get_or_init(Instant::now).elapsed() < Duration::from_secs(10))
             .then(|| (503, json!({"error": "unavailable"})))
     };
-    let proxy = Proxy::start(s.osmem.url(), Box::new(fault), None);
-    let sink = s.start_sink(&proxy.url, &[]);
+    let proxy = Proxy::start(&s.es.url, Box::new(fault), None);
+    let sink = s.start_sink(Some(&proxy.url), &[]);
     let sent = now_events(200);
     s.produce(&sent);
     wait_until(
@@ -295,71 +289,6 @@ fn a_503_outage_of_ten_seconds_loses_nothing() {
     assert_eq!(s.wait_for_count(200, Duration::from_secs(60)), 200);
     s.assert_one_document_each(&sent);
     assert_eq!(get(&format!("{}/readyz", sink.metrics)).0, 200);
-}
-
-#[test]
-fn a_bulk_request_answered_413_is_split_until_it_fits() {
-    let s = Search::new();
-    let sizes = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&sizes);
-    let fault = move |_: usize, body: &[u8]| {
-        let docs = docs_in(body).len();
-        seen.lock().unwrap().push(docs);
-        (docs > 4).then(|| (413, json!({"error": "request entity too large"})))
-    };
-    let proxy = Proxy::start(s.osmem.url(), Box::new(fault), None);
-    let _sink = s.start_sink(
-        &proxy.url,
-        &[
-            ("PRISM_ES_BATCH_DOCS", "40"),
-            ("PRISM_ES_BATCH_AGE_MS", "2000"),
-        ],
-    );
-    let sent = now_events(40);
-    s.produce(&sent);
-    assert_eq!(s.wait_for_count(40, Duration::from_secs(60)), 40);
-    s.assert_one_document_each(&sent);
-    let sizes = sizes.lock().unwrap().clone();
-    assert!(
-        sizes.iter().any(|n| *n > 4) && sizes.iter().any(|n| *n <= 4),
-        "{sizes:?}"
-    );
-}
-
-#[test]
-fn an_item_refused_with_400_is_dead_lettered_not_retried() {
-    let s = Search::new();
-    let rewrite = |body: &[u8], mut answer: Value| {
-        for (i, doc) in docs_in(body).iter().enumerate() {
-            if doc["name"] == "refuse me" {
-                answer["items"][i] = json!({"create": {"status": 400, "error": {"type": "mapper_parsing_exception", "reason": "scripted refusal"}}});
-            }
-        }
-        answer
-    };
-    let proxy = Proxy::start(
-        s.osmem.url(),
-        Box::new(|_: usize, _: &[u8]| None),
-        Some(Box::new(rewrite)),
-    );
-    let _sink = s.start_sink(&proxy.url, &[]);
-    let mut sent = now_events(10);
-    sent[3].name = "refuse me".into();
-    s.produce(&sent);
-    let dead = read_records(&s.kafka.brokers(), &s.dlq(), 1, Duration::from_secs(60));
-    assert_eq!(dead.len(), 1);
-    let refused: EnrichedEvent = serde_json::from_slice(&dead[0].payload).unwrap();
-    assert_eq!(refused.event_id, sent[3].event_id);
-    let reason = dead_letter_reason(&dead[0]);
-    assert!(reason.contains("mapper_parsing_exception"), "{reason}");
-    assert!(s.wait_for_count(10, Duration::from_secs(30)) >= 9);
-    let bulks = proxy.bulks.load(Ordering::SeqCst);
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(
-        proxy.bulks.load(Ordering::SeqCst),
-        bulks,
-        "the refused item is not sent again"
-    );
 }
 
 #[test]
@@ -378,7 +307,7 @@ fn kill_9_five_times_mid_stream_indexes_every_event_exactly_once() {
             }
         });
         for round in 0..5u64 {
-            let mut sink = s.start_sink(s.osmem.url(), &env);
+            let mut sink = s.start_sink(None, &env);
             // Mid-stream: once this worker has written (its group formed and
             // handed it partitions), or once nothing is left to write, so
             // each kill lands while the worker is loading, not while it is
@@ -397,7 +326,7 @@ fn kill_9_five_times_mid_stream_indexes_every_event_exactly_once() {
         producer.join().unwrap();
     });
     let before_final = s.count();
-    let _sink = s.start_sink(s.osmem.url(), &env);
+    let _sink = s.start_sink(None, &env);
     let landed = s.wait_for_count(sent.len(), Duration::from_secs(90));
     eprintln!("after 5 kills: {before_final} documents; after the final start: {landed}");
     assert!(before_final > 0, "the killed sinks made progress");

@@ -1,10 +1,15 @@
-//! `prism-es-sink` against the cluster states that are not "healthy", as
-//! Elasticsearch documents them: a write block, a missing index, credentials
-//! it refuses, a `_bulk` body refused whole, items failing for a long time;
-//! and a retry of one event that crosses midnight. Real processes (Apache Kafka,
-//! osmem-server); the faults osmem cannot produce come from the scripted
-//! proxy in front of it. None of them may put a good document in the
-//! dead-letter topic.
+//! `prism-es-sink` against the answers a real OpenSearch node gives only
+//! in states a test cannot put it in on demand, so they come from the
+//! scripted proxy in front of the shared node: credentials refused (a node
+//! without the security plugin accepts every request; that plugin needs a
+//! TLS setup of its own), a `_bulk` body refused whole (the sink writes only
+//! valid JSON; a node refuses a whole body only when it cannot parse it),
+//! items failing with 503 for long (a real node holds the request for its
+//! whole bulk timeout, a minute, before answering so). And a retry of one
+//! event that crosses midnight, on the node itself. The states a node can
+//! be put in (a write block, a deleted index, the flood-stage watermark, a
+//! full write queue, a kill -9) are in es_opensearch.rs. None of them may
+//! put a good document in the dead-letter topic.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,70 +32,12 @@ fn dead_letters(s: &Search) -> Vec<prism_testkit::Record> {
 }
 
 #[test]
-fn a_write_block_or_a_missing_index_pauses_loading_and_dead_letters_nothing() {
-    for (status, kind, label, reason) in [
-        (
-            403,
-            "cluster_block_exception",
-            "cluster_block",
-            "index [select-color-2026.11.22] blocked by: [FORBIDDEN/8/index write (api)];",
-        ),
-        (
-            404,
-            "index_not_found_exception",
-            "index_not_found",
-            "no such index [select-color-2026.11.22]",
-        ),
-    ] {
-        let s = Search::new();
-        let blocked = Arc::new(AtomicBool::new(true));
-        let is_blocked = Arc::clone(&blocked);
-        let fault = move |_: usize, body: &[u8]| {
-            is_blocked
-                .load(Ordering::SeqCst)
-                .then(|| (200, refuse_items(body, status, kind, reason)))
-        };
-        let proxy = Proxy::start(s.osmem.url(), Box::new(fault), None);
-        let sink = s.start_sink(&proxy.url, &[]);
-        let sent = now_events(100);
-        s.produce(&sent);
-
-        // Labels in order: `kind`, then the registry's `sink`.
-        let counted = format!("prism_sink_es_blocked_total{{kind=\"{label}\",");
-        assert!(
-            eventually(Duration::from_secs(30), || sink.metric(&counted) >= 1.0
-                && sink.readyz() == 503),
-            "{kind}: paused, counted ({}), not ready ({})",
-            sink.metric(&counted),
-            sink.readyz()
-        );
-        std::thread::sleep(Duration::from_secs(2));
-        assert_eq!(s.count(), 0, "{kind}: nothing indexed while refused");
-        assert!(
-            sink.process.output().contains("index write (api)")
-                || kind != "cluster_block_exception",
-            "the log names the block"
-        );
-
-        blocked.store(false, Ordering::SeqCst);
-        assert_eq!(
-            s.wait_for_count(100, Duration::from_secs(60)),
-            100,
-            "{kind}"
-        );
-        s.assert_one_document_each(&sent);
-        assert!(dead_letters(&s).is_empty(), "{kind}: nothing dead-lettered");
-        assert!(eventually(Duration::from_secs(30), || sink.readyz() == 200));
-    }
-}
-
-#[test]
 fn credentials_refused_at_start_up_stop_the_worker_at_once_with_the_reason() {
     for status in [401, 403] {
         let s = Search::new();
-        let proxy = Proxy::start(s.osmem.url(), Box::new(|_: usize, _: &[u8]| None), None);
+        let proxy = Proxy::start(&s.es.url, Box::new(|_: usize, _: &[u8]| None), None);
         proxy.refuse.store(status, Ordering::SeqCst);
-        let mut sink = s.start_sink(&proxy.url, &[]);
+        let mut sink = s.start_sink(Some(&proxy.url), &[]);
         let exit = sink.process.wait_exit(Duration::from_secs(15));
         assert!(
             exit.is_some_and(|e| !e.success()),
@@ -107,8 +54,8 @@ fn credentials_refused_at_start_up_stop_the_worker_at_once_with_the_reason() {
 #[test]
 fn credentials_refused_on_bulk_stop_the_worker_and_lose_nothing() {
     let s = Search::new();
-    let proxy = Proxy::start(s.osmem.url(), Box::new(|_: usize, _: &[u8]| None), None);
-    let mut first = s.start_sink(&proxy.url, &[]);
+    let proxy = Proxy::start(&s.es.url, Box::new(|_: usize, _: &[u8]| None), None);
+    let mut first = s.start_sink(Some(&proxy.url), &[]);
     assert!(eventually(Duration::from_secs(30), || first.readyz() == 200));
     proxy.refuse.store(401, Ordering::SeqCst);
     let sent = now_events(50);
@@ -124,7 +71,7 @@ fn credentials_refused_on_bulk_stop_the_worker_and_lose_nothing() {
 
     // Credentials fixed: a new worker loads everything, once.
     proxy.refuse.store(0, Ordering::SeqCst);
-    let _second = s.start_sink(&proxy.url, &[]);
+    let _second = s.start_sink(Some(&proxy.url), &[]);
     assert_eq!(s.wait_for_count(50, Duration::from_secs(60)), 50);
     s.assert_one_document_each(&sent);
     assert!(dead_letters(&s).is_empty());
@@ -141,9 +88,9 @@ fn a_bulk_body_refused_whole_is_split_down_to_the_one_bad_document() {
             )
         })
     };
-    let proxy = Proxy::start(s.osmem.url(), Box::new(fault), None);
+    let proxy = Proxy::start(&s.es.url, Box::new(fault), None);
     let _sink = s.start_sink(
-        &proxy.url,
+        Some(&proxy.url),
         &[
             ("PRISM_ES_BATCH_DOCS", "40"),
             ("PRISM_ES_BATCH_AGE_MS", "1000"),
@@ -193,8 +140,8 @@ fn items_failing_with_5xx_for_long_are_retried_and_their_age_is_shown() {
             )
         })
     };
-    let proxy = Proxy::start(s.osmem.url(), Box::new(fault), None);
-    let sink = s.start_sink(&proxy.url, &[]);
+    let proxy = Proxy::start(&s.es.url, Box::new(fault), None);
+    let sink = s.start_sink(Some(&proxy.url), &[]);
     let sent = now_events(20);
     s.produce(&sent);
     let gauge = "prism_sink_es_oldest_unresolved_seconds";
@@ -218,7 +165,7 @@ fn items_failing_with_5xx_for_long_are_retried_and_their_age_is_shown() {
 #[test]
 fn a_retry_across_midnight_with_the_browser_clock_off_is_one_document() {
     let s = Search::new();
-    let sink = s.start_sink(s.osmem.url(), &[]);
+    let sink = s.start_sink(None, &[]);
     let pressed = datetime!(2026-11-20 23:40:00 UTC);
     let v7 = event(1, pressed);
     let mut v4 = event(2, pressed);
@@ -248,8 +195,8 @@ fn a_retry_across_midnight_with_the_browser_clock_off_is_one_document() {
             .cloned()
             .collect::<std::collections::BTreeSet<_>>(),
         [
-            format!("select-color-2026.11.20/{}", v7.event_id),
-            format!("select-color-2026.11.20/{}", v4.event_id),
+            format!("{}-2026.11.20/{}", s.es.prefix, v7.event_id),
+            format!("{}-2026.11.20/{}", s.es.prefix, v4.event_id),
         ]
         .into_iter()
         .collect(),

@@ -2,8 +2,9 @@
 //! search`), each test on a node of its own, put by the test into a state
 //! a real cluster gets into: a write block, the flood-stage disk watermark,
 //! an index deleted while auto-create is off, a mapping conflict, a full
-//! write queue, an indexing-pressure limit smaller than a batch, the node killed -9 under
-//! load, the node not there yet.
+//! write queue, an indexing-pressure limit smaller than a batch, an HTTP
+//! body limit smaller than a batch, the node killed -9 under load, the node
+//! not there yet.
 //! Every test ends with exact counts: each event one document, none twice,
 //! nothing good dead-lettered.
 
@@ -16,7 +17,7 @@ use serde_json::{Value, json};
 
 mod support;
 
-use support::search::{call, doc_ids, event_ids};
+use support::search::{Indices, call};
 use support::{Scenario, Sink, dead_letter_reason, metric, now_events, wait_until};
 
 /// One node at a time: a JVM with 512 MiB of heap on two cores.
@@ -50,6 +51,11 @@ impl Loading {
         self.s.start("prism-es-sink", &all)
     }
 
+    /// The sink's indices on the node: the default `select-color-*`.
+    fn indices(&self) -> Indices {
+        Indices::new(&self.node.url(), "select-color")
+    }
+
     fn es(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         call(&self.node.url(), method, path, body)
     }
@@ -65,7 +71,7 @@ impl Loading {
 
     /// Documents in `select-color-*`, once refreshed.
     fn count(&self) -> usize {
-        doc_ids(&self.node.url()).values().sum()
+        self.indices().doc_ids().values().sum()
     }
 
     fn wait_for_count(&self, n: usize, timeout: Duration) {
@@ -87,7 +93,9 @@ impl Loading {
 
     /// The one index the sink has written to so far.
     fn only_index(&self) -> String {
-        let mut indices: Vec<String> = doc_ids(&self.node.url())
+        let mut indices: Vec<String> = self
+            .indices()
+            .doc_ids()
             .keys()
             .map(|k| k.split('/').next().unwrap_or_default().to_owned())
             .collect();
@@ -108,10 +116,10 @@ impl Loading {
     /// Every sent event is exactly one document, nothing else is there,
     /// and nothing was dead-lettered.
     fn assert_exactly_once(&self, sent: &[EnrichedEvent]) {
-        let docs = doc_ids(&self.node.url());
+        let docs = self.indices().doc_ids();
         let doubled: Vec<_> = docs.iter().filter(|(_, n)| **n > 1).collect();
         assert!(doubled.is_empty(), "documents twice: {doubled:?}");
-        let ids = event_ids(&self.node.url());
+        let ids = self.indices().event_ids();
         let missing = sent
             .iter()
             .filter(|e| !ids.contains(&e.event_id.to_string()))
@@ -150,7 +158,7 @@ fn waited_out(
     let index = l.only_index();
 
     break_it(&l, &index);
-    let there = event_ids(&l.node.url());
+    let there = l.indices().event_ids();
     let mut sent: Vec<EnrichedEvent> = first
         .into_iter()
         .filter(|e| there.contains(&e.event_id.to_string()))
@@ -279,7 +287,7 @@ fn a_mapping_conflict_dead_letters_that_record_alone_byte_for_byte() {
     assert_eq!(letters[0].payload, serde_json::to_vec(&refused).unwrap());
     let reason = dead_letter_reason(&letters[0]);
     assert!(reason.starts_with("mapper_parsing_exception"), "{reason}");
-    let ids = event_ids(&l.node.url());
+    let ids = l.indices().event_ids();
     assert!(sent.iter().all(|e| ids.contains(&e.event_id.to_string())));
     assert_eq!(ids.len(), 9);
 }
@@ -367,5 +375,36 @@ fn a_batch_over_the_indexing_pressure_limit_is_sent_in_smaller_requests() {
     assert!(
         rejected > 0,
         "no request was refused: the batch fitted the limit"
+    );
+}
+
+/// A node that takes HTTP bodies of 8 KiB at most answers a larger `_bulk`
+/// with 413 (and no body): the sink splits the batch until each request
+/// fits.
+#[test]
+fn a_batch_larger_than_the_nodes_http_limit_is_split_until_it_fits() {
+    let _one = one_at_a_time();
+    let l = Loading::new(OpenSearch::start_with(&["http.max_content_length=8kb"]));
+    let sink = l.start_sink(&[
+        ("PRISM_ES_BATCH_DOCS", "40"),
+        ("PRISM_ES_BATCH_AGE_MS", "2000"),
+        ("RUST_LOG", "info,prism_sinks::elasticsearch=debug"),
+    ]);
+    let sent = now_events(40);
+    let bytes: usize = sent
+        .iter()
+        .map(|e| serde_json::to_vec(e).unwrap().len())
+        .sum();
+    assert!(
+        bytes > 8 * 1024,
+        "the events fit one request: {bytes} bytes"
+    );
+    l.s.produce(&sent);
+    l.wait_for_count(sent.len(), Duration::from_secs(60));
+    l.assert_exactly_once(&sent);
+    let log = sink.process.output();
+    assert!(
+        log.contains("bulk request refused whole; splitting") && log.contains("status=413"),
+        "the node never refused a request for its size:\n{log}"
     );
 }

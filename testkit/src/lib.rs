@@ -1,6 +1,6 @@
 //! Real programs for integration tests: Apache Kafka (one node or a
 //! cluster, through `scripts/engine`), HDFS (a NameNode and a DataNode,
-//! and Hadoop's shell), child processes that are killed when dropped or
+//! and Hadoop's shell), OpenSearch, child processes that are killed when dropped or
 //! when the test binary exits, a plain rdkafka consumer to read topics
 //! back, `prism-server` as a process, and chromedriver for browser tests.
 //!
@@ -10,7 +10,6 @@ mod broker;
 mod chrome;
 mod hdfs;
 mod kafka;
-mod osmem;
 mod process;
 mod producer;
 mod search;
@@ -22,8 +21,7 @@ pub use hdfs::{Hdfs, HdfsDaemon};
 pub use kafka::{
     Record, create_topic, produce, produce_at, produce_to, read_all, read_records, topic_partitions,
 };
-pub use osmem::{Osmem, workspace_bin};
-pub use process::{ChildProcess, free_port, free_ports, wait_for_port};
+pub use process::{ChildProcess, free_port, free_ports, wait_for_port, workspace_bin};
 pub use producer::Producer;
 pub use search::OpenSearch;
 pub use tools::{PartitionState, TopicState, describe_topic, kafka_tool};

@@ -205,3 +205,21 @@ fn spawn_from_lasting_thread(command: Command) -> std::io::Result<Child> {
         .expect("the spawner thread runs");
     answer.recv().expect("the spawner thread answers")
 }
+
+/// A binary of another workspace package, built into the same target
+/// directory as this test (`cargo test --workspace` builds them all first).
+pub fn workspace_bin(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("a target directory");
+    let bin = dir.join(name);
+    assert!(
+        bin.is_file(),
+        "{} is not built; run `cargo build -p {name}` (scripts/test builds everything)",
+        bin.display()
+    );
+    bin
+}

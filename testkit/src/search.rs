@@ -135,7 +135,9 @@ impl OpenSearch {
         }
     }
 
-    fn spawn(&self) {
+    /// Starts the node (again, on its data) without waiting for it;
+    /// [`OpenSearch::wait_ready`] waits.
+    pub fn spawn(&self) {
         let mut node = self.node();
         node.starts += 1;
         let log = self

@@ -23,6 +23,13 @@ pub struct EsConfig {
     #[arg(long, env = "PRISM_ES_REPLICAS", default_value_t = 1)]
     pub replicas: u32,
 
+    /// How often each daily index makes new documents searchable (its
+    /// `refresh_interval`: `500ms`, `1s`, `30s`, or `-1` for never). Set
+    /// explicitly because an index left at the default skips refreshes
+    /// while no search has come for 30 s, and the next search waits.
+    #[arg(long, env = "PRISM_ES_REFRESH_INTERVAL", default_value = "1s", value_parser = parse_interval, allow_hyphen_values = true)]
+    pub refresh_interval: String,
+
     /// Send a bulk request once this many documents are waiting.
     #[arg(long, env = "PRISM_ES_BATCH_DOCS", default_value_t = 1_000)]
     pub batch_docs: usize,
@@ -136,6 +143,21 @@ fn percent_decode(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An Elasticsearch time value as `refresh_interval` takes it: a whole
+/// number with a unit (`ms`, `s`, `m`, `h`), or `-1`.
+fn parse_interval(value: &str) -> Result<String, String> {
+    let number = ["ms", "s", "m", "h"]
+        .iter()
+        .find_map(|unit| value.strip_suffix(unit));
+    match number {
+        _ if value == "-1" => Ok(value.to_owned()),
+        Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => Ok(value.to_owned()),
+        _ => Err(format!(
+            "{value:?} is not a refresh interval: a whole number with ms, s, m or h (1s), or -1"
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ pub async fn prepare(client: &EsClient, config: &EsConfig) -> Result<(), EsError
         .await
         .map_err(|e| refused_or(e, config))?;
     info!(url = %redacted(&config.connection.url), %version, "elasticsearch reachable");
-    let template = template(&config.index_prefix, config.replicas);
+    let template = template(config);
     client
         .put_template(&config.index_prefix, template.as_bytes())
         .await
@@ -47,13 +47,17 @@ pub async fn prepare(client: &EsClient, config: &EsConfig) -> Result<(), EsError
     Ok(())
 }
 
-/// The index template for `<prefix>-*` with `replicas` replicas per index.
-pub fn template(prefix: &str, replicas: u32) -> String {
+/// The index template for the sink's indices: `<prefix>-*`, its replicas
+/// and refresh interval per index.
+pub fn template(config: &EsConfig) -> String {
     TEMPLATE
-        .replace("select-color-*", &format!("{prefix}-*"))
+        .replace("select-color-*", &format!("{}-*", config.index_prefix))
         .replace(
             r#""number_of_shards": 1"#,
-            &format!(r#""number_of_shards": 1, "number_of_replicas": {replicas}"#),
+            &format!(
+                r#""number_of_shards": 1, "number_of_replicas": {}, "refresh_interval": "{}""#,
+                config.replicas, config.refresh_interval
+            ),
         )
 }
 
@@ -78,12 +82,57 @@ fn refused_or(e: EsError, config: &EsConfig) -> EsError {
 mod tests {
     use super::*;
 
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        es: EsConfig,
+    }
+
+    fn config(args: &[&str]) -> Result<EsConfig, clap::Error> {
+        use clap::Parser;
+        let args = ["prism-es-sink", "--es-url", "http://127.0.0.1:9200"]
+            .iter()
+            .chain(args);
+        Flags::try_parse_from(args).map(|f| f.es)
+    }
+
     #[test]
-    fn the_template_takes_the_prefix_and_the_replicas_setting() {
-        let template: serde_json::Value = serde_json::from_str(&template("clicks", 0)).unwrap();
+    fn the_template_takes_the_prefix_replicas_and_refresh_interval() {
+        let flags = [
+            "--index-prefix",
+            "clicks",
+            "--replicas",
+            "0",
+            "--refresh-interval",
+            "500ms",
+        ];
+        let template = template(&config(&flags).unwrap());
+        let template: serde_json::Value = serde_json::from_str(&template).unwrap();
         assert_eq!(template["index_patterns"], serde_json::json!(["clicks-*"]));
         let settings = &template["template"]["settings"];
         assert_eq!(settings["number_of_shards"], 1);
         assert_eq!(settings["number_of_replicas"], 0);
+        assert_eq!(settings["refresh_interval"], "500ms");
+    }
+
+    #[test]
+    fn the_refresh_interval_is_one_second_unless_set_and_nonsense_is_refused() {
+        let default: serde_json::Value =
+            serde_json::from_str(&template(&config(&[]).unwrap())).unwrap();
+        assert_eq!(default["template"]["settings"]["refresh_interval"], "1s");
+        for ok in ["-1", "30s", "2m"] {
+            assert!(config(&["--refresh-interval", ok]).is_ok(), "{ok}");
+        }
+        for bad in ["", "1", "s", "1.5s", "fast", "-2s"] {
+            let error = config(&["--refresh-interval", bad])
+                .err()
+                .map(|e| e.to_string());
+            assert!(
+                error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("not a refresh interval")),
+                "{bad}: {error:?}"
+            );
+        }
     }
 }

@@ -13,6 +13,7 @@ use prism_testkit::{
 use time::OffsetDateTime;
 
 use super::load::{Load, Outcome};
+use super::search::Indices;
 use super::{Audit, Scenario, Sink, get, ids_of, stores_hold, wait_until};
 
 /// One cluster at a time on this machine.
@@ -46,15 +47,14 @@ pub fn lake_sink(s: &Scenario, lake: &Path, group: &str) -> Sink {
     )
 }
 
-pub fn es_sink(s: &Scenario, es_url: &str, group: &str) -> Sink {
-    s.start(
-        "prism-es-sink",
-        &[
-            ("PRISM_GROUP", group),
-            ("PRISM_ES_URL", es_url),
-            ("PRISM_ES_BATCH_AGE_MS", "300"),
-        ],
-    )
+pub fn es_sink(s: &Scenario, es: &Indices, group: &str) -> Sink {
+    let mut env = vec![
+        ("PRISM_GROUP", group),
+        ("PRISM_ES_BATCH_AGE_MS", "300"),
+        ("PRISM_ES_REPLICAS", "0"),
+    ];
+    env.extend(es.env());
+    s.start("prism-es-sink", &env)
 }
 
 /// Waits until every partition has a leader and all its replicas in sync.
@@ -73,30 +73,30 @@ pub fn fully_replicated(s: &Scenario) -> TopicState {
     }
 }
 
-/// Waits until the lake holds each of `ids` (and Elasticsearch, when
+/// Waits until the lake holds each of `ids` (and the indices `es`, when
 /// given, too).
-pub fn settle(lake: &Path, es_url: Option<&str>, ids: &HashSet<String>) {
+pub fn settle(lake: &Path, es: Option<&Indices>, ids: &HashSet<String>) {
     wait_until(
         "both stores to hold every record",
         Duration::from_secs(120),
-        || stores_hold(lake, es_url, ids),
+        || stores_hold(lake, es, ids),
     );
 }
 
-/// Once the lake (and Elasticsearch, when given) hold every one of `ids`:
+/// Once the lake (and the indices `es`, when given) hold every one of `ids`:
 /// prism-audit's counts of how each store differs from the topic over the
 /// run's hours, all zero when they hold each record as often as the topic.
 pub fn settled_differences(
     s: &Scenario,
     lake: &Path,
-    es_url: Option<&str>,
+    es: Option<&Indices>,
     ids: &HashSet<String>,
     started: OffsetDateTime,
 ) -> Vec<(String, u64)> {
-    settle(lake, es_url, ids);
+    settle(lake, es, ids);
     let (from, to) = hours_since(started);
-    let audit = Audit::run(s, lake, es_url.unwrap_or("none"), from, to);
-    match es_url {
+    let audit = Audit::run(s, lake, es, from, to);
+    match es {
         Some(_) => audit.differences(&["lake", "elasticsearch"]),
         None => audit.differences(&["lake"]),
     }

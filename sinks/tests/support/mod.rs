@@ -321,12 +321,12 @@ impl LakeAt<'_> {
 }
 
 /// Runs `prism-audit` over `[from, to)` against this broker and topic, the
-/// lake at `lake` and the Elasticsearch at `es_url`, with `args` added;
-/// its output and exit code.
+/// lake at `lake` and the indices `es` (none: `PRISM_ES_URL=none`), with
+/// `args` added; its output and exit code.
 pub fn run_audit<'a>(
     s: &Scenario,
     lake: impl Into<LakeAt<'a>>,
-    es_url: &str,
+    es: Option<&search::Indices>,
     from: OffsetDateTime,
     to: OffsetDateTime,
     args: &[&str],
@@ -335,11 +335,16 @@ pub fn run_audit<'a>(
         t.format(&time::format_description::well_known::Rfc3339)
             .unwrap()
     };
-    let out = Command::new(env!("CARGO_BIN_EXE_prism-audit"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_prism-audit"));
+    command
         .env("PRISM_KAFKA_BROKERS", s.kafka.brokers())
         .env("PRISM_TOPIC", &s.topic)
         .env("PRISM_HDFS_TARGET", lake.into().target())
-        .env("PRISM_ES_URL", es_url)
+        .env("PRISM_ES_URL", "none");
+    for (k, v) in es.map(search::Indices::env).into_iter().flatten() {
+        command.env(k, v);
+    }
+    let out = command
         .args(["--from", &hour(from), "--to", &hour(to)])
         .args(args)
         .output()
@@ -364,15 +369,15 @@ pub fn ids_of(records: &[prism_testkit::Record]) -> Vec<String> {
         .collect()
 }
 
-/// Whether the lake at `lake` (and Elasticsearch at `es_url`, when given)
-/// holds every one of `ids`.
+/// Whether the lake at `lake` (and the indices `es`, when given) hold
+/// every one of `ids`.
 pub fn stores_hold<'a>(
     lake: impl Into<LakeAt<'a>>,
-    es_url: Option<&str>,
+    es: Option<&search::Indices>,
     ids: &std::collections::HashSet<String>,
 ) -> bool {
     let in_lake = lake.into().event_ids();
-    let in_es = es_url.map(search::event_ids);
+    let in_es = es.map(search::Indices::event_ids);
     ids.iter()
         .all(|id| in_lake.contains_key(id) && in_es.as_ref().is_none_or(|es| es.contains(id)))
 }
@@ -384,12 +389,12 @@ impl Audit {
     pub fn run<'a>(
         s: &Scenario,
         lake: impl Into<LakeAt<'a>>,
-        es_url: &str,
+        es: Option<&search::Indices>,
         from: OffsetDateTime,
         to: OffsetDateTime,
     ) -> Self {
         let args = ["--format", "json", "--samples", "1000000"];
-        let (json, _) = run_audit(s, lake, es_url, from, to, &args);
+        let (json, _) = run_audit(s, lake, es, from, to, &args);
         Self(serde_json::from_str(&json).unwrap())
     }
 

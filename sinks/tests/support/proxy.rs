@@ -1,13 +1,14 @@
-//! A scripted HTTP server in front of osmem-server, for the faults no real
-//! server produces on demand (429, 503, partial item failures, slow answers).
+//! A scripted HTTP server in front of an OpenSearch node, for the faults a
+//! real node cannot be made to produce on demand (a whole-cluster 503,
+//! throttling at a set moment, credentials refused, slow answers).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 
 use serde_json::Value;
 
-/// A scripted HTTP server in front of osmem: it forwards everything, but
-/// `fault` may answer a `_bulk` request itself or rewrite osmem's answer.
+/// A scripted HTTP server in front of a node: it forwards everything, but
+/// `fault` may answer a `_bulk` request itself or `rewrite` the node's.
 pub struct Proxy {
     pub url: String,
     pub bulks: Arc<AtomicUsize>,
@@ -89,8 +90,22 @@ impl Proxy {
                 )
                 .body(body.to_vec())
                 .send()
-                .await
-                .unwrap();
+                .await;
+            // A node that is down (killed by the test) answers through the
+            // proxy as through a load balancer: 502.
+            let res = match res {
+                Ok(res) => res,
+                Err(e) => {
+                    let answer =
+                        serde_json::json!({"error": format!("upstream: {e}"), "status": 502});
+                    return (
+                        StatusCode::BAD_GATEWAY,
+                        [(CONTENT_TYPE, "application/json")],
+                        answer.to_string(),
+                    )
+                        .into_response();
+                }
+            };
             let status = StatusCode::from_u16(res.status().as_u16()).unwrap();
             let answer: Value = res.json().await.unwrap_or(Value::Null);
             let answer = match (&shared.rewrite, is_bulk) {
