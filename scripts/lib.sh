@@ -69,27 +69,41 @@ ensure_hdfs() {
   export HDFS_JARS
 }
 
-# OpenSearch's jars (engines/search/pom.xml) and the launcher compiled
-# against them (engines/search/src, cached by content); sets SEARCH_JARS and
-# SEARCH_CLASSES.
-ensure_search() {
-  SEARCH_JARS="$(ensure_engine_jars search)" || exit 1
-  local src="$ROOT/engines/search/src" key
-  key="$( (cd "$src" && find . -name '*.java' | sort | xargs cat; echo "$SEARCH_JARS") | sha256sum | cut -c1-16)"
-  SEARCH_CLASSES="$ENGINES_CACHE/search-launcher-$key"
-  if [ ! -f "$SEARCH_CLASSES/.complete" ]; then
-    log "compiling the OpenSearch launcher (engines/search/src)"
-    rm -rf "$SEARCH_CLASSES.tmp"
-    mkdir -p "$SEARCH_CLASSES.tmp"
+# The launcher in engines/NAME/src compiled against the jars in JARS
+# (cached by content); prints its classes directory.
+ensure_engine_launcher() { # ensure_engine_launcher NAME JARS
+  local name="$1" jars="$2" src="$ROOT/engines/$1/src" key classes
+  key="$( (cd "$src" && find . -name '*.java' | sort | xargs cat; echo "$jars") | sha256sum | cut -c1-16)"
+  classes="$ENGINES_CACHE/$name-launcher-$key"
+  if [ ! -f "$classes/.complete" ]; then
+    log "compiling the $name launcher (engines/$name/src)"
+    rm -rf "$classes.tmp"
+    mkdir -p "$classes.tmp"
     local -a sources
     mapfile -t sources < <(find "$src" -name '*.java')
-    javac -nowarn -d "$SEARCH_CLASSES.tmp" -cp "$SEARCH_JARS/*" "${sources[@]}" >&2 \
-      || die "javac could not compile engines/search/src"
-    rm -rf "$SEARCH_CLASSES"
-    mv "$SEARCH_CLASSES.tmp" "$SEARCH_CLASSES"
-    touch "$SEARCH_CLASSES/.complete"
+    javac -nowarn -d "$classes.tmp" -cp "$jars/*" "${sources[@]}" >&2 \
+      || die "javac could not compile engines/$name/src"
+    rm -rf "$classes"
+    mv "$classes.tmp" "$classes"
+    touch "$classes/.complete"
   fi
+  printf '%s\n' "$classes"
+}
+
+# OpenSearch's jars (engines/search/pom.xml) and its launcher; sets
+# SEARCH_JARS and SEARCH_CLASSES.
+ensure_search() {
+  SEARCH_JARS="$(ensure_engine_jars search)" || exit 1
+  SEARCH_CLASSES="$(ensure_engine_launcher search "$SEARCH_JARS")" || exit 1
   export SEARCH_JARS SEARCH_CLASSES
+}
+
+# Elasticsearch 7.10's jars (engines/elasticsearch/pom.xml) and its
+# launcher; sets ELASTIC_JARS and ELASTIC_CLASSES.
+ensure_elasticsearch() {
+  ELASTIC_JARS="$(ensure_engine_jars elasticsearch)" || exit 1
+  ELASTIC_CLASSES="$(ensure_engine_launcher elasticsearch "$ELASTIC_JARS")" || exit 1
+  export ELASTIC_JARS ELASTIC_CLASSES
 }
 
 # What Hadoop 3.5's daemons and tools need opened on Java 17 (they reach into

@@ -34,9 +34,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         bodies.push(body);
     }
     let http = reqwest::Client::new();
-    // The same index template the sink installs, so both pay the same
-    // mapping cost.
-    let template = prism_sinks::elasticsearch::TEMPLATE.replace("select-color-*", "baseline-*");
+    // The index template the sink installs (as scripts/bench-es starts it:
+    // no replicas, refreshed every second), so both pay the same mapping
+    // and refresh costs.
+    let template = prism_sinks::elasticsearch::health::template_for("baseline", 0, "1s");
     let res = http
         .put(format!("{url}/_index_template/baseline"))
         .header("content-type", "application/json")

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use prism_sinks::audit::start_of_hour;
-use prism_testkit::{Hdfs, HdfsDaemon, OpenSearch, Producer, read_all, workspace_bin};
+use prism_testkit::{Hdfs, HdfsDaemon, Producer, SearchNode, read_all, workspace_bin};
 use serde_json::{Value, json};
 
 mod support;
@@ -128,7 +128,7 @@ fn under_every_fault_in_turn_each_record_lands_once_in_the_lake_and_in_elasticse
         root: &root,
     };
     // A node of its own: the test kills it.
-    let node = OpenSearch::start();
+    let node = SearchNode::start();
     let indices = Indices::new(&node.url(), &s.group);
     let mode = Arc::new(AtomicU8::new(HEALTHY));
     let fault_mode = Arc::clone(&mode);

@@ -1,5 +1,8 @@
 //! `prism-es-sink` as a real process between Apache Kafka and a real
-//! OpenSearch node (one per test binary; each test its own indices). The
+//! search node (one per test binary, each test its own indices): OpenSearch,
+//! or Elasticsearch 7.10.2 with `PRISM_TEST_SEARCH_ENGINE=elasticsearch`
+//! (scripts/test runs these contract tests and es_cluster_states.rs on
+//! both). The
 //! one fault a node cannot be made to produce on demand mid-stream comes
 //! from a scripted proxy in front of it: a whole-cluster 503 outage (a node
 //! answers 503 to a whole request only until its cluster state is
@@ -10,7 +13,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use prism_event::EnrichedEvent;
-use prism_testkit::{Producer, produce, read_records, workspace_bin};
+use prism_testkit::{Producer, SearchEngine, produce, read_records, workspace_bin};
 use serde_json::{Value, json};
 use time::macros::datetime;
 
@@ -60,6 +63,19 @@ fn events_posted_through_the_producer_become_one_document_each_even_when_retried
     assert_eq!(s.wait_for_count(30, Duration::from_secs(60)), 30);
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(s.count(), 30, "no document for a retried post");
+
+    // The engine the run asked for answers (`PRISM_TEST_SEARCH_ENGINE`).
+    let version = s.es(reqwest::Method::GET, "/", None)["version"].clone();
+    match SearchEngine::from_env() {
+        SearchEngine::OpenSearch => assert_eq!(version["distribution"], "opensearch", "{version}"),
+        SearchEngine::Elasticsearch7 => assert!(
+            version["distribution"].is_null()
+                && version["number"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("7.10.")),
+            "{version}"
+        ),
+    }
 
     let template = s.es(
         reqwest::Method::GET,

@@ -12,7 +12,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use prism_event::EnrichedEvent;
-use prism_testkit::{OpenSearch, read_all};
+use prism_testkit::{SearchNode, read_all};
 use serde_json::{Value, json};
 
 mod support;
@@ -29,11 +29,11 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
 /// A Kafka topic, a node, and the sink between them.
 struct Loading {
     s: Scenario,
-    node: OpenSearch,
+    node: SearchNode,
 }
 
 impl Loading {
-    fn new(node: OpenSearch) -> Self {
+    fn new(node: SearchNode) -> Self {
         Self {
             s: Scenario::new("prism-es"),
             node,
@@ -150,7 +150,7 @@ fn waited_out(
     mend: impl FnOnce(&Loading, &str),
 ) -> usize {
     let _one = one_at_a_time();
-    let l = Loading::new(OpenSearch::start());
+    let l = Loading::new(SearchNode::start());
     let sink = l.start_sink(&[]);
     let first = now_events(100);
     l.s.produce(&first);
@@ -261,7 +261,7 @@ fn a_deleted_index_with_auto_create_off_is_waited_out() {
 #[test]
 fn a_mapping_conflict_dead_letters_that_record_alone_byte_for_byte() {
     let _one = one_at_a_time();
-    let l = Loading::new(OpenSearch::start());
+    let l = Loading::new(SearchNode::start());
     let mut sent = now_events(10);
     for (i, e) in sent.iter_mut().enumerate() {
         e.name = (1000 + i).to_string();
@@ -299,7 +299,7 @@ fn a_mapping_conflict_dead_letters_that_record_alone_byte_for_byte() {
 #[test]
 fn the_node_killed_9_under_load_and_restarted_loses_and_duplicates_nothing() {
     let _one = one_at_a_time();
-    let l = Loading::new(OpenSearch::start());
+    let l = Loading::new(SearchNode::start());
     let sink = l.start_sink(&[("PRISM_ES_BATCH_DOCS", "50")]);
     let sent = now_events(2_000);
     std::thread::scope(|scope| {
@@ -321,7 +321,7 @@ fn the_node_killed_9_under_load_and_restarted_loses_and_duplicates_nothing() {
 #[test]
 fn a_node_not_there_at_start_is_waited_for() {
     let _one = one_at_a_time();
-    let l = Loading::new(OpenSearch::unstarted(&[]));
+    let l = Loading::new(SearchNode::unstarted(&[]));
     let sink = l.start_sink(&[]);
     let sent = now_events(100);
     l.s.produce(&sent);
@@ -339,7 +339,7 @@ fn a_node_not_there_at_start_is_waited_for() {
 #[test]
 fn items_refused_by_a_full_write_queue_are_sent_again_until_each_is_indexed_once() {
     let _one = one_at_a_time();
-    let l = Loading::new(OpenSearch::start_with(&["thread_pool.write.queue_size=1"]));
+    let l = Loading::new(SearchNode::start_with(&["thread_pool.write.queue_size=1"]));
     let sink = l.start_sink(&[("PRISM_ES_BATCH_DOCS", "20"), ("PRISM_ES_CONCURRENCY", "8")]);
     let sent = now_events(3_000);
     l.s.produce(&sent);
@@ -360,7 +360,7 @@ fn items_refused_by_a_full_write_queue_are_sent_again_until_each_is_indexed_once
 #[test]
 fn a_batch_over_the_indexing_pressure_limit_is_sent_in_smaller_requests() {
     let _one = one_at_a_time();
-    let l = Loading::new(OpenSearch::start_with(&[
+    let l = Loading::new(SearchNode::start_with(&[
         "indexing_pressure.memory.limit=64kb",
     ]));
     let _sink = l.start_sink(&[("PRISM_ES_BATCH_AGE_MS", "2000")]);
@@ -384,7 +384,7 @@ fn a_batch_over_the_indexing_pressure_limit_is_sent_in_smaller_requests() {
 #[test]
 fn a_batch_larger_than_the_nodes_http_limit_is_split_until_it_fits() {
     let _one = one_at_a_time();
-    let l = Loading::new(OpenSearch::start_with(&["http.max_content_length=8kb"]));
+    let l = Loading::new(SearchNode::start_with(&["http.max_content_length=8kb"]));
     let sink = l.start_sink(&[
         ("PRISM_ES_BATCH_DOCS", "40"),
         ("PRISM_ES_BATCH_AGE_MS", "2000"),

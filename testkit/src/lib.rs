@@ -1,6 +1,6 @@
 //! Real programs for integration tests: Apache Kafka (one node or a
 //! cluster, through `scripts/engine`), HDFS (a NameNode and a DataNode,
-//! and Hadoop's shell), OpenSearch, child processes that are killed when dropped or
+//! and Hadoop's shell), OpenSearch or Elasticsearch nodes, child processes that are killed when dropped or
 //! when the test binary exits, a plain rdkafka consumer to read topics
 //! back, `prism-server` as a process, and chromedriver for browser tests.
 //!
@@ -23,7 +23,7 @@ pub use kafka::{
 };
 pub use process::{ChildProcess, free_port, free_ports, wait_for_port, workspace_bin};
 pub use producer::Producer;
-pub use search::OpenSearch;
+pub use search::{SearchEngine, SearchNode};
 pub use tools::{PartitionState, TopicState, describe_topic, kafka_tool};
 
 /// A name nobody else in this test run uses: topics and consumer groups are

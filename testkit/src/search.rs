@@ -1,6 +1,8 @@
-//! OpenSearch on 127.0.0.1: one node run by `scripts/engine search --node`,
-//! so a test can kill it and start it again on its data, or start it late;
-//! its data in a temporary directory that outlives restarts.
+//! A search node on 127.0.0.1 (OpenSearch, or Elasticsearch 7.10 for the
+//! sink's contract tests as a second flavour): one node run by
+//! `scripts/engine search|elasticsearch --node`, so a test can kill it and
+//! start it again on its data, or start it late; its data in a temporary
+//! directory that outlives restarts.
 
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
@@ -13,7 +15,39 @@ use crate::process::ChildProcess;
 /// cores.
 const START_TIMEOUT: Duration = Duration::from_secs(180);
 
-pub struct OpenSearch {
+/// The engine a node runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SearchEngine {
+    /// OpenSearch 2.19 (`scripts/engine search`).
+    OpenSearch,
+    /// Elasticsearch 7.10.2 (`scripts/engine elasticsearch`).
+    Elasticsearch7,
+}
+
+impl SearchEngine {
+    /// `$PRISM_TEST_SEARCH_ENGINE`: `opensearch` (the default) or
+    /// `elasticsearch`; anything else is an error.
+    pub fn from_env() -> Self {
+        match std::env::var("PRISM_TEST_SEARCH_ENGINE").as_deref() {
+            Err(_) | Ok("" | "opensearch") => Self::OpenSearch,
+            Ok("elasticsearch") => Self::Elasticsearch7,
+            Ok(other) => panic!(
+                "PRISM_TEST_SEARCH_ENGINE={other}: the engines are opensearch and elasticsearch"
+            ),
+        }
+    }
+
+    /// Its name for `scripts/engine`.
+    fn script_name(self) -> &'static str {
+        match self {
+            Self::OpenSearch => "search",
+            Self::Elasticsearch7 => "elasticsearch",
+        }
+    }
+}
+
+pub struct SearchNode {
+    engine: SearchEngine,
     port: u16,
     settings: Vec<String>,
     dir: tempfile::TempDir,
@@ -25,13 +59,22 @@ struct Node {
     starts: u32,
 }
 
-impl OpenSearch {
-    /// Starts a fresh node; returns once its cluster is yellow or green.
+impl SearchNode {
+    /// Starts a fresh OpenSearch node; returns once its cluster is yellow
+    /// or green.
     pub fn start() -> Self {
         Self::start_with(&[])
     }
 
-    /// Starts a fresh node with more `opensearch.yml` lines (`KEY=VALUE`,
+    /// Starts a fresh node of `engine`.
+    pub fn start_engine(engine: SearchEngine) -> Self {
+        let node = Self::unstarted(&[]);
+        let node = Self { engine, ..node };
+        node.launch();
+        node
+    }
+
+    /// Starts a fresh OpenSearch node with more `opensearch.yml` lines (`KEY=VALUE`,
     /// for static settings such as `thread_pool.write.queue_size=2`).
     pub fn start_with(settings: &[&str]) -> Self {
         let search = Self::unstarted(settings);
@@ -40,13 +83,14 @@ impl OpenSearch {
     }
 
     /// A node that is not running yet: its address is known, nothing
-    /// answers there until [`OpenSearch::launch`].
+    /// answers there until [`SearchNode::launch`].
     pub fn unstarted(settings: &[&str]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("prism-search-test.")
             .tempdir()
             .expect("create a temporary directory");
         Self {
+            engine: SearchEngine::OpenSearch,
             port: free_ports(1),
             settings: settings.iter().map(|s| (*s).to_owned()).collect(),
             dir,
@@ -55,6 +99,11 @@ impl OpenSearch {
                 starts: 0,
             }),
         }
+    }
+
+    /// The engine this node runs.
+    pub fn engine(&self) -> SearchEngine {
+        self.engine
     }
 
     /// `http://127.0.0.1:P`.
@@ -119,7 +168,8 @@ impl OpenSearch {
                 let running = node.process.as_mut().is_some_and(ChildProcess::is_running);
                 assert!(
                     running,
-                    "OpenSearch exited:\n{}",
+                    "{:?} exited:\n{}",
+                    self.engine,
                     node.process
                         .as_ref()
                         .map(ChildProcess::output)
@@ -128,7 +178,8 @@ impl OpenSearch {
             }
             assert!(
                 Instant::now() < deadline,
-                "OpenSearch was not ready within {timeout:?}:\n{}",
+                "{:?} was not ready within {timeout:?}:\n{}",
+                self.engine,
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(100));
@@ -136,23 +187,32 @@ impl OpenSearch {
     }
 
     /// Starts the node (again, on its data) without waiting for it;
-    /// [`OpenSearch::wait_ready`] waits.
+    /// [`SearchNode::wait_ready`] waits.
     pub fn spawn(&self) {
         let mut node = self.node();
         node.starts += 1;
-        let log = self
-            .dir
-            .path()
-            .join(format!("opensearch-{}.log", node.starts));
+        let log =
+            self.dir
+                .path()
+                .join(format!("{}-{}.log", self.engine.script_name(), node.starts));
         let mut command = Command::new(script("engine"));
         command
-            .args(["search", "--node", "--port", &self.port.to_string()])
+            .args([
+                self.engine.script_name(),
+                "--node",
+                "--port",
+                &self.port.to_string(),
+            ])
             .arg("--dir")
             .arg(self.dir.path());
         for kv in &self.settings {
             command.args(["--set", kv]);
         }
-        node.process = Some(ChildProcess::spawn("opensearch", command, &log));
+        node.process = Some(ChildProcess::spawn(
+            self.engine.script_name(),
+            command,
+            &log,
+        ));
     }
 
     fn node(&self) -> MutexGuard<'_, Node> {

@@ -47,16 +47,24 @@ pub async fn prepare(client: &EsClient, config: &EsConfig) -> Result<(), EsError
     Ok(())
 }
 
-/// The index template for the sink's indices: `<prefix>-*`, its replicas
-/// and refresh interval per index.
+/// The index template for the sink's indices as `config` sets them.
 pub fn template(config: &EsConfig) -> String {
+    template_for(
+        &config.index_prefix,
+        config.replicas,
+        &config.refresh_interval,
+    )
+}
+
+/// The index template for `<prefix>-*` with `replicas` replicas per index,
+/// each refreshed every `refresh_interval`.
+pub fn template_for(prefix: &str, replicas: u32, refresh_interval: &str) -> String {
     TEMPLATE
-        .replace("select-color-*", &format!("{}-*", config.index_prefix))
+        .replace("select-color-*", &format!("{prefix}-*"))
         .replace(
             r#""number_of_shards": 1"#,
             &format!(
-                r#""number_of_shards": 1, "number_of_replicas": {}, "refresh_interval": "{}""#,
-                config.replicas, config.refresh_interval
+                r#""number_of_shards": 1, "number_of_replicas": {replicas}, "refresh_interval": "{refresh_interval}""#
             ),
         )
 }

@@ -1,5 +1,5 @@
-//! The search side of the sink scenarios: a real OpenSearch node (the one
-//! this test binary shares, or a test's own), the indices one test writes
+//! The search side of the sink scenarios: a real node (the one this test
+//! binary shares, OpenSearch or Elasticsearch 7.10, or a test's own), the indices one test writes
 //! (`<prefix>-*`, a prefix nobody else uses on a shared node), the sink
 //! pointed at it (or at a fault proxy in front of it), and reads of what
 //! was indexed.
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prism_event::EnrichedEvent;
-use prism_testkit::{OpenSearch, unique};
+use prism_testkit::{SearchEngine, SearchNode, unique};
 use serde_json::{Value, json};
 
 use super::{Scenario, Sink};
@@ -131,11 +131,14 @@ impl Indices {
     }
 }
 
-/// One OpenSearch node for every test of this test binary that does not
-/// stop or reconfigure it; it dies with the test binary.
-pub fn shared_node() -> Arc<OpenSearch> {
-    static NODE: std::sync::OnceLock<Arc<OpenSearch>> = std::sync::OnceLock::new();
-    NODE.get_or_init(|| Arc::new(OpenSearch::start())).clone()
+/// One node for every test of this test binary that does not stop or
+/// reconfigure it: OpenSearch, or the engine `PRISM_TEST_SEARCH_ENGINE`
+/// names (`elasticsearch`: the contract tests' second flavour). It dies
+/// with the test binary.
+pub fn shared_node() -> Arc<SearchNode> {
+    static NODE: std::sync::OnceLock<Arc<SearchNode>> = std::sync::OnceLock::new();
+    NODE.get_or_init(|| Arc::new(SearchNode::start_engine(SearchEngine::from_env())))
+        .clone()
 }
 
 /// A Kafka topic and fresh indices on the shared node, for the sink between
