@@ -39,7 +39,10 @@ pub struct EsConfig {
     pub batch_bytes: usize,
 
     /// Send what is waiting this many milliseconds after its first record.
-    #[arg(long, env = "PRISM_ES_BATCH_AGE_MS", default_value_t = 1_000)]
+    /// With the index refreshed every second, a press is searchable within
+    /// about this plus a second plus the bulk's own time
+    /// (scripts/bench-searchable); at high rates batches fill before it.
+    #[arg(long, env = "PRISM_ES_BATCH_AGE_MS", default_value_t = 250)]
     pub batch_age_ms: u64,
 
     /// Bulk requests in flight at once.
