@@ -117,12 +117,28 @@ impl AuditConfig {
         Duration::from_secs(self.max_clock_skew_s)
     }
 
-    /// The hours to audit, oldest first.
-    pub fn hours(&self) -> Vec<OffsetDateTime> {
+    /// The range to audit, `[from, to)`; an error when it holds no hour
+    /// (an empty audit would pass for a clean one).
+    pub fn range(&self) -> Result<(OffsetDateTime, OffsetDateTime), AuditError> {
         let settled =
             OffsetDateTime::now_utc() - self.max_skew() - Duration::from_secs(self.slack_s);
         let to = self.to.unwrap_or_else(|| start_of_hour(settled));
         let from = self.from.unwrap_or(to - time::Duration::DAY);
+        if to <= from {
+            return Err(AuditError::Range(format!(
+                "empty range: --to {} is not after --from {}",
+                report::hour_name(to),
+                report::hour_name(from)
+            )));
+        }
+        Ok((from, to))
+    }
+
+    /// The hours to audit, oldest first (none when the range is empty).
+    pub fn hours(&self) -> Vec<OffsetDateTime> {
+        let Ok((from, to)) = self.range() else {
+            return Vec::new();
+        };
         let mut hours = Vec::new();
         let mut hour = from;
         while hour < to {
@@ -141,10 +157,13 @@ pub enum AuditError {
     Lake(String),
     #[error("elasticsearch: {0}")]
     Search(String),
+    #[error("{0}")]
+    Range(String),
 }
 
 /// Audits every hour of the range in turn.
 pub async fn run(config: &AuditConfig) -> Result<Report, AuditError> {
+    let (from, to) = config.range()?;
     let lake = match config.lake.as_str() {
         "none" => None,
         target => Some(lake::Lake::open(target, &config.topic, config.timeout())?),
@@ -174,7 +193,7 @@ pub async fn run(config: &AuditConfig) -> Result<Report, AuditError> {
             config.samples,
         ));
     }
-    Ok(Report { hours })
+    Ok(Report { from, to, hours })
 }
 
 pub fn start_of_hour(t: OffsetDateTime) -> OffsetDateTime {
@@ -224,6 +243,33 @@ mod tests {
                 datetime!(2026-11-22 23:00 UTC),
                 datetime!(2026-11-23 00:00 UTC)
             ]
+        );
+    }
+
+    #[test]
+    fn an_empty_or_backward_range_is_an_error_naming_both_ends() {
+        for (from, to) in [
+            ("2026-11-22T21", "2026-11-22T21"),
+            ("2026-11-22T21", "2026-11-22T20"),
+        ] {
+            let config = AuditConfig::parse_from(["prism-audit", "--from", from, "--to", to]);
+            let error = config
+                .range()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                error.contains("empty range") && error.contains(from) && error.contains(to),
+                "{from}..{to}: {error:?}"
+            );
+        }
+        let config = AuditConfig::parse_from(["prism-audit", "--to", "2026-11-22T21"]);
+        assert_eq!(
+            config.range().ok(),
+            Some((
+                datetime!(2026-11-21 21:00 UTC),
+                datetime!(2026-11-22 21:00 UTC)
+            ))
         );
     }
 

@@ -155,6 +155,12 @@ fn the_audit_reports_each_loss_and_duplicate_in_its_hour_and_nothing_else() {
 
     let (clean, code) = p.audit();
     assert_eq!(code, 0, "a clean run exits 0: {clean}");
+    let rfc3339 = |t: OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    assert_eq!(clean["from"], rfc3339(p.hours[0]), "{clean}");
+    assert_eq!(clean["to"], rfc3339(p.hours[2] + time::Duration::HOUR));
     for hour in 0..3 {
         assert_eq!(clean["hours"][hour]["kafka"]["records"], n, "{clean}");
         assert_eq!(counts(&clean, hour, "lake"), [n, n, 0, 0, 0, 0], "{clean}");
@@ -205,4 +211,34 @@ fn the_audit_reports_each_loss_and_duplicate_in_its_hour_and_nothing_else() {
 
     assert_eq!(counts(&report, 2, "lake"), [n + 2, n + 1, 1, 1, 0, 1]);
     assert_eq!(counts(&report, 2, "elasticsearch"), [n, n, 0, 0, 0, 0]);
+}
+
+/// An empty range audits nothing, and says so: it must not pass for a clean
+/// audit (it printed a header and "missing in all: 0", exit 0). Refused
+/// before anything is reached, so no engine is needed.
+#[test]
+fn an_empty_range_is_refused_with_exit_2() {
+    for (from, to) in [
+        ("2026-11-22T21", "2026-11-22T21"),
+        ("2026-11-22T21", "2026-11-22T20"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_prism-audit"))
+            .args(["--from", from, "--to", to])
+            .env("PRISM_KAFKA_BROKERS", "127.0.0.1:1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{from}..{to}: {stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            stderr.contains(&format!(
+                "empty range: --to {to} is not after --from {from}"
+            )),
+            "{stderr}"
+        );
+    }
 }

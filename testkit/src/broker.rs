@@ -37,10 +37,7 @@ impl Kafka {
     /// A cluster of `nodes` nodes, started together; returns once every
     /// node serves.
     pub fn cluster(nodes: usize) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("prism-kafka-test.")
-            .tempdir()
-            .expect("create a temporary directory");
+        let dir = crate::process::engine_dir("prism-kafka-test");
         let kafka = Self {
             port: free_ports(nodes),
             dir,

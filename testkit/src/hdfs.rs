@@ -50,10 +50,7 @@ impl Hdfs {
     /// Formats a fresh file system and starts both daemons; returns once a
     /// DataNode is live and the NameNode is out of safe mode.
     pub fn start() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("prism-hdfs-test.")
-            .tempdir()
-            .expect("create a temporary directory");
+        let dir = crate::process::engine_dir("prism-hdfs-test");
         let hdfs = Self {
             port: free_ports(1),
             dir,

@@ -223,3 +223,31 @@ pub fn workspace_bin(name: &str) -> std::path::PathBuf {
     );
     bin
 }
+
+/// A fresh temporary directory `<prefix>.<pid>.XXXXXX` for an engine's data.
+/// First removes the ones test binaries that have exited left behind: an
+/// engine a whole test binary shares lives in a static, which is never
+/// dropped, so its directory outlives the binary.
+pub(crate) fn engine_dir(prefix: &str) -> tempfile::TempDir {
+    let ours = format!("{prefix}.");
+    let entries = std::fs::read_dir(std::env::temp_dir())
+        .into_iter()
+        .flatten();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let owner = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&ours))
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = owner
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    tempfile::Builder::new()
+        .prefix(&format!("{ours}{}.", std::process::id()))
+        .tempdir()
+        .expect("create a temporary directory")
+}

@@ -85,10 +85,7 @@ impl SearchNode {
     /// A node that is not running yet: its address is known, nothing
     /// answers there until [`SearchNode::launch`].
     pub fn unstarted(settings: &[&str]) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("prism-search-test.")
-            .tempdir()
-            .expect("create a temporary directory");
+        let dir = crate::process::engine_dir("prism-search-test");
         Self {
             engine: SearchEngine::OpenSearch,
             port: free_ports(1),

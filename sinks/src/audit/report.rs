@@ -57,7 +57,25 @@ pub struct HourReport {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
+    /// The first hour audited.
+    #[serde(with = "time::serde::rfc3339")]
+    pub from: OffsetDateTime,
+    /// The end of the range, exclusive.
+    #[serde(with = "time::serde::rfc3339")]
+    pub to: OffsetDateTime,
     pub hours: Vec<HourReport>,
+}
+
+/// `YYYY-MM-DDTHH` (UTC), as `--from` and `--to` take an hour.
+pub fn hour_name(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{}-{:02}-{:02}T{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour()
+    )
 }
 
 fn records(ids: &Ids) -> u64 {
@@ -122,6 +140,14 @@ impl Report {
 
     pub fn table(&self) -> String {
         let mut out = String::new();
+        let hours = self.hours.len();
+        let _ = writeln!(
+            out,
+            "audited {}:00Z to {}:00Z ({hours} hour{})",
+            hour_name(self.from),
+            hour_name(self.to),
+            if hours == 1 { "" } else { "s" }
+        );
         let _ = writeln!(
             out,
             "{:<14} {:>17} | {:>9} {:>9} {:>6} {:>6} {:>7} {:>7} {:>5} | {:>9} {:>6} {:>7} {:>7}",
@@ -141,13 +167,7 @@ impl Report {
         );
         let dash = |on: bool, n: u64| if on { n.to_string() } else { "-".into() };
         for h in &self.hours {
-            let hour = format!(
-                "{}-{:02}-{:02}T{:02}",
-                h.hour.year(),
-                u8::from(h.hour.month()),
-                h.hour.day(),
-                h.hour.hour()
-            );
+            let hour = hour_name(h.hour);
             let kafka = format!("{}/{}", h.kafka.records, h.kafka.ids);
             let lake = h.lake.as_ref();
             let l = |f: fn(&LakeCounts) -> u64| dash(lake.is_some(), lake.map_or(0, f));
@@ -217,9 +237,16 @@ mod tests {
         assert_eq!(report.elasticsearch.clone().unwrap().missing, 0);
         assert_eq!(report.missing(), 1);
         let table = Report {
+            from: hour,
+            to: hour + time::Duration::HOUR,
             hours: vec![report],
         }
         .table();
+        assert_eq!(
+            table.lines().next(),
+            Some("audited 2026-11-22T04:00Z to 2026-11-22T05:00Z (1 hour)"),
+            "{table}"
+        );
         assert!(table.contains("2026-11-22T04"), "{table}");
         assert!(
             table.contains(&format!("missing in lake: {}", id(3))),

@@ -1,8 +1,8 @@
 //! The search side of the sink scenarios: a real node (the one this test
-//! binary shares, OpenSearch or Elasticsearch 7.10, or a test's own), the indices one test writes
-//! (`<prefix>-*`, a prefix nobody else uses on a shared node), the sink
-//! pointed at it (or at a fault proxy in front of it), and reads of what
-//! was indexed.
+//! binary shares, OpenSearch or Elasticsearch 7.10, or a test's own), the
+//! indices one test writes (`<prefix>-*`, a prefix nobody else uses on a
+//! shared node), the sink pointed at it (or at a fault proxy in front of
+//! it), and reads of what was indexed.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
