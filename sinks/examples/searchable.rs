@@ -83,13 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tick.tick().await;
         n += 1;
         let followed = n.is_multiple_of(FOLLOW_EVERY);
-        let mut event = template.clone();
-        let id = Uuid::now_v7();
-        event["event_id"] = json!(id);
-        event["client_ts"] = json!(
-            time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)?
-        );
+        let (id, event) = pressed_now(&template)?;
         let (http, shared, url) = (
             http.clone(),
             Arc::clone(&shared),
@@ -140,6 +134,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// `template` as a press made now: a fresh UUIDv7 and the current time.
+fn pressed_now(template: &Value) -> Result<(Uuid, Value), time::error::Format> {
+    let id = Uuid::now_v7();
+    let mut event = template.clone();
+    event["event_id"] = json!(id);
+    event["client_ts"] = json!(
+        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?
+    );
+    Ok((id, event))
+}
+
 /// Posts one event and waits (up to two minutes) until a search finds it.
 async fn warm_up(
     http: &reqwest::Client,
@@ -147,12 +152,7 @@ async fn warm_up(
     search: &str,
     template: &Value,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let mut event = template.clone();
-    let id = Uuid::now_v7();
-    event["event_id"] = json!(id);
-    event["client_ts"] = json!(
-        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?
-    );
+    let (id, event) = pressed_now(template)?;
     let answer = http
         .post(format!("{server}/api/v1/events"))
         .json(&event)

@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 
 mod support;
 
-use support::search::{Indices, call};
-use support::{Scenario, Sink, dead_letter_reason, metric, now_events, wait_until};
+use support::search::{Indices, Search};
+use support::{Sink, dead_letter_reason, metric, now_events, wait_until};
 
 /// One node at a time: a JVM with 512 MiB of heap on two cores.
 fn one_at_a_time() -> MutexGuard<'static, ()> {
@@ -26,38 +26,31 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
     NODE.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A Kafka topic, a node, and the sink between them.
+/// A Kafka topic, a node of the test's own, and the sink between them
+/// (writing the default `select-color-*`).
 struct Loading {
-    s: Scenario,
+    s: Search,
     node: SearchNode,
 }
 
 impl Loading {
     fn new(node: SearchNode) -> Self {
         Self {
-            s: Scenario::new("prism-es"),
+            s: Search::on(Indices::new(&node.url(), "select-color")),
             node,
         }
     }
 
     fn start_sink(&self, env: &[(&str, &str)]) -> Sink {
-        let url = self.node.url();
-        let mut all = vec![
-            ("PRISM_ES_URL", url.as_str()),
-            ("PRISM_ES_BATCH_AGE_MS", "300"),
-            ("PRISM_ES_REPLICAS", "0"),
-        ];
-        all.extend_from_slice(env);
-        self.s.start("prism-es-sink", &all)
+        self.s.start_sink(None, env)
     }
 
-    /// The sink's indices on the node: the default `select-color-*`.
-    fn indices(&self) -> Indices {
-        Indices::new(&self.node.url(), "select-color")
+    fn indices(&self) -> &Indices {
+        &self.s.es
     }
 
     fn es(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        call(&self.node.url(), method, path, body)
+        self.s.es(method, path, body)
     }
 
     fn put_cluster_settings(&self, settings: Value) {
@@ -69,9 +62,8 @@ impl Loading {
         assert_eq!(answer["acknowledged"], true, "{answer}");
     }
 
-    /// Documents in `select-color-*`, once refreshed.
     fn count(&self) -> usize {
-        self.indices().doc_ids().values().sum()
+        self.s.count()
     }
 
     fn wait_for_count(&self, n: usize, timeout: Duration) {
@@ -116,21 +108,7 @@ impl Loading {
     /// Every sent event is exactly one document, nothing else is there,
     /// and nothing was dead-lettered.
     fn assert_exactly_once(&self, sent: &[EnrichedEvent]) {
-        let docs = self.indices().doc_ids();
-        let doubled: Vec<_> = docs.iter().filter(|(_, n)| **n > 1).collect();
-        assert!(doubled.is_empty(), "documents twice: {doubled:?}");
-        let ids = self.indices().event_ids();
-        let missing = sent
-            .iter()
-            .filter(|e| !ids.contains(&e.event_id.to_string()))
-            .count();
-        assert_eq!(missing, 0, "events missing");
-        assert_eq!(
-            docs.len(),
-            sent.len(),
-            "documents for exactly the events sent"
-        );
-        assert_eq!(ids.len(), sent.len(), "an event id in two indices");
+        self.s.assert_one_document_each(sent);
         assert!(self.dead_letters().is_empty(), "nothing dead-lettered");
     }
 }

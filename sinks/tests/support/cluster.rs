@@ -48,12 +48,8 @@ pub fn lake_sink(s: &Scenario, lake: &Path, group: &str) -> Sink {
 }
 
 pub fn es_sink(s: &Scenario, es: &Indices, group: &str) -> Sink {
-    let mut env = vec![
-        ("PRISM_GROUP", group),
-        ("PRISM_ES_BATCH_AGE_MS", "300"),
-        ("PRISM_ES_REPLICAS", "0"),
-    ];
-    env.extend(es.env());
+    let mut env = es.sink_env(None);
+    env.push(("PRISM_GROUP", group));
     s.start("prism-es-sink", &env)
 }
 

@@ -46,6 +46,18 @@ impl Indices {
         ]
     }
 
+    /// A test sink's settings for writing these indices: through `via` (a
+    /// proxy in front of the node) when given, batches sent after 300 ms,
+    /// no replicas (one node).
+    pub fn sink_env<'a>(&'a self, via: Option<&'a str>) -> Vec<(&'static str, &'a str)> {
+        vec![
+            ("PRISM_ES_URL", via.unwrap_or(&self.url)),
+            ("PRISM_ES_INDEX_PREFIX", &self.prefix),
+            ("PRISM_ES_BATCH_AGE_MS", "300"),
+            ("PRISM_ES_REPLICAS", "0"),
+        ]
+    }
+
     /// `<prefix>-YYYY.MM.DD`, the daily index of `t`.
     pub fn index_of(&self, t: time::OffsetDateTime) -> String {
         prism_sinks::elasticsearch::request::index_name(&self.prefix, t)
@@ -97,7 +109,10 @@ impl Indices {
 
     /// How many documents there are, once refreshed.
     pub fn count(&self) -> usize {
-        self.doc_ids().values().sum()
+        let pattern = format!("{}-*", self.prefix);
+        self.call(reqwest::Method::POST, &format!("/{pattern}/_refresh"), None);
+        let answer = self.call(reqwest::Method::GET, &format!("/{pattern}/_count"), None);
+        answer["count"].as_u64().unwrap_or(0) as usize
     }
 
     /// Waits up to `timeout` for `n` documents; how many there are.
@@ -157,22 +172,21 @@ impl std::ops::Deref for Search {
 
 impl Search {
     pub fn new() -> Self {
+        Self::on(Indices::on_shared_node())
+    }
+
+    /// A fresh topic, and the sink writing `es`.
+    pub fn on(es: Indices) -> Self {
         Self {
             s: Scenario::new("prism-es"),
-            es: Indices::on_shared_node(),
+            es,
         }
     }
 
     /// Starts the sink against the node, or against `via` (a proxy in
-    /// front of it) when given; no replicas (one node), `env` last.
+    /// front of it) when given; `env` last.
     pub fn start_sink(&self, via: Option<&str>, env: &[(&str, &str)]) -> Sink {
-        let url = via.unwrap_or(&self.es.url);
-        let mut all = vec![
-            ("PRISM_ES_URL", url),
-            ("PRISM_ES_INDEX_PREFIX", self.es.prefix.as_str()),
-            ("PRISM_ES_BATCH_AGE_MS", "300"),
-            ("PRISM_ES_REPLICAS", "0"),
-        ];
+        let mut all = self.es.sink_env(via);
         all.extend_from_slice(env);
         self.s.start("prism-es-sink", &all)
     }
