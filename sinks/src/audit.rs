@@ -37,8 +37,9 @@ pub enum Format {
 }
 
 /// Reconcile the topic, the lake and Elasticsearch, hour by hour, and say
-/// what is missing or duplicated where. Exits 0 when nothing is missing
-/// beyond the tolerance, 1 when something is, 2 on an error.
+/// what is missing or duplicated where, and whether sealed hours still
+/// match their manifests. Exits 0 when nothing is missing beyond the
+/// tolerance and every sealed hour matches, 1 otherwise, 2 on an error.
 /// `--hdfs-target none` or `--es-url none` leaves that store out.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "prism-audit", version)]
@@ -117,6 +118,17 @@ impl AuditConfig {
         Duration::from_secs(self.max_clock_skew_s)
     }
 
+    pub fn topic_spec(&self) -> kafka::TopicSpec<'_> {
+        kafka::TopicSpec {
+            brokers: &self.kafka_brokers,
+            topic: &self.topic,
+            options: &self.kafka_options,
+            max_skew: self.max_skew(),
+            slack: Duration::from_secs(self.slack_s),
+            timeout: self.timeout(),
+        }
+    }
+
     /// The range to audit, `[from, to)`; an error when it holds no hour
     /// (an empty audit would pass for a clean one).
     pub fn range(&self) -> Result<(OffsetDateTime, OffsetDateTime), AuditError> {
@@ -172,7 +184,7 @@ pub async fn run(config: &AuditConfig) -> Result<Report, AuditError> {
         "none" => None,
         _ => Some(search::Search::new(config)?),
     };
-    let mut topic = kafka::TopicReader::new(config)?;
+    let mut topic = kafka::TopicReader::new(config.topic_spec())?;
     let mut hours = Vec::new();
     for hour in config.hours() {
         let bucket = Bucket::of(hour);

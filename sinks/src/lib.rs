@@ -16,6 +16,7 @@ pub mod elasticsearch;
 pub mod event_time;
 pub mod hdfs;
 pub mod http;
+pub mod lake;
 pub mod metrics;
 pub mod sink;
 
@@ -30,6 +31,19 @@ pub fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stdout().is_terminal())
+        .init();
+}
+
+/// The `tracing` subscriber of the command-line tools: as
+/// [`init_tracing`], to stderr, so their output on stdout stays parseable.
+pub fn init_cli_tracing() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 

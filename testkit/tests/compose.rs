@@ -120,17 +120,25 @@ fn hdfs_elasticsearch_kibana_and_prism_are_wired_as_the_contract_says() {
         s["prism-server"]["build"]["dockerfile"],
         "compose/Dockerfile"
     );
-    for name in ["prism-server", "prism-hdfs-sink", "prism-es-sink"] {
+    for name in [
+        "prism-server",
+        "prism-hdfs-sink",
+        "prism-es-sink",
+        "prism-lake",
+    ] {
         assert_eq!(s[name]["image"], "prism:local", "{name}");
         assert!(
             env(&s[name], "PRISM_KAFKA_BROKERS").split(',').count() == 3,
             "{name}"
         );
     }
-    assert_eq!(
-        env(&s["prism-hdfs-sink"], "PRISM_HDFS_TARGET"),
-        "hdfs://namenode:8020/"
-    );
+    for name in ["prism-hdfs-sink", "prism-lake"] {
+        assert_eq!(
+            env(&s[name], "PRISM_HDFS_TARGET"),
+            "hdfs://namenode:8020/",
+            "{name}"
+        );
+    }
     assert_eq!(
         env(&s["prism-es-sink"], "PRISM_ES_URL"),
         "http://elasticsearch:9200"

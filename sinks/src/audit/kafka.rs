@@ -16,7 +16,7 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{AuditConfig, AuditError, Ids};
+use super::{AuditError, Ids};
 use crate::event_time::event_time;
 use crate::hdfs::layout::Bucket;
 
@@ -33,46 +33,61 @@ fn kafka(e: KafkaError) -> AuditError {
     AuditError::Kafka(e.to_string())
 }
 
+/// Which topic to read, and how far around an hour.
+#[derive(Debug, Clone, Copy)]
+pub struct TopicSpec<'a> {
+    pub brokers: &'a str,
+    pub topic: &'a str,
+    /// Extra librdkafka settings (SASL, TLS).
+    pub options: &'a [(String, String)],
+    /// The sinks' clock-skew bound.
+    pub max_skew: Duration,
+    /// How much further to read, for records whose Kafka timestamp strays
+    /// from `received_at`.
+    pub slack: Duration,
+    pub timeout: Duration,
+}
+
 impl TopicReader {
-    pub fn new(config: &AuditConfig) -> Result<Self, AuditError> {
+    pub fn new(spec: TopicSpec<'_>) -> Result<Self, AuditError> {
         // Its own group id, never committed: the audit moves no one's
         // offsets.
         let mut client = ClientConfig::new();
         client
-            .set("bootstrap.servers", &config.kafka_brokers)
+            .set("bootstrap.servers", spec.brokers)
             .set(
                 "group.id",
                 format!("prism-audit-{}", Uuid::new_v4().simple()),
             )
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "true")
-            .set("socket.timeout.ms", config.timeout_ms.to_string());
-        for (k, v) in &config.kafka_options {
+            .set("socket.timeout.ms", spec.timeout.as_millis().to_string());
+        for (k, v) in spec.options {
             client.set(k, v);
         }
         let consumer: BaseConsumer = client.create().map_err(kafka)?;
         let metadata = consumer
-            .fetch_metadata(Some(&config.topic), config.timeout())
+            .fetch_metadata(Some(spec.topic), spec.timeout)
             .map_err(kafka)?;
         let partitions: Vec<i32> = metadata
             .topics()
             .iter()
-            .filter(|t| t.name() == config.topic && t.error().is_none())
+            .filter(|t| t.name() == spec.topic && t.error().is_none())
             .flat_map(|t| t.partitions().iter().map(|p| p.id()))
             .collect();
         if partitions.is_empty() {
             return Err(AuditError::Kafka(format!(
                 "topic {} not found on {}",
-                config.topic, config.kafka_brokers
+                spec.topic, spec.brokers
             )));
         }
         Ok(Self {
             consumer,
-            topic: config.topic.clone(),
+            topic: spec.topic.to_owned(),
             partitions,
-            max_skew: config.max_skew(),
-            slack: Duration::from_secs(config.slack_s),
-            timeout: config.timeout(),
+            max_skew: spec.max_skew,
+            slack: spec.slack,
+            timeout: spec.timeout,
         })
     }
 

@@ -1,14 +1,15 @@
-//! The lake's side: the events in one `dt=/hour=` directory.
+//! The lake's side: the events in one `dt=/hour=` directory, and whether
+//! the hour's manifest, if it is sealed, still describes them.
 
 use std::time::Duration;
 
-use opendal::{EntryMode, ErrorKind, Operator};
-use serde::Deserialize;
-use uuid::Uuid;
+use opendal::Operator;
+use serde::Serialize;
 
 use super::{AuditError, Ids};
-use crate::hdfs::layout::{Bucket, parse_file_name};
+use crate::hdfs::layout::Bucket;
 use crate::hdfs::target::Target;
+use crate::lake::hour;
 
 /// What one hour of the lake holds.
 #[derive(Debug, Default)]
@@ -16,11 +17,18 @@ pub struct LakeHour {
     pub ids: Ids,
     /// Lines that are not events (a file cut short).
     pub bad_lines: u64,
+    /// Set when the hour is sealed.
+    pub seal: Option<SealCheck>,
 }
 
-#[derive(Deserialize)]
-struct Head {
-    event_id: Uuid,
+/// A sealed hour's manifest against its files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SealCheck {
+    pub version: u32,
+    pub matches: bool,
+    /// What differs, when it does not match.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<String>,
 }
 
 pub struct Lake {
@@ -44,32 +52,30 @@ impl Lake {
     }
 
     /// Every line of the hour's final files (temporary files live
-    /// elsewhere, and stray names are skipped), file by file.
+    /// elsewhere, and stray names are skipped), file by file, checked
+    /// against the manifest when there is one.
     pub async fn ids_in(&self, bucket: Bucket) -> Result<LakeHour, AuditError> {
-        let dir = bucket.dir(&self.topic);
-        let entries = match self.op.list(&dir).await {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(LakeHour::default()),
-            Err(e) => return Err(lake(format!("{dir}: {e}"))),
-        };
-        let mut found = LakeHour::default();
-        for entry in entries {
-            if entry.metadata().mode() != EntryMode::FILE
-                || parse_file_name(&self.topic, entry.name()).is_none()
-            {
-                continue;
-            }
-            let bytes = self
-                .op
-                .read(entry.path())
-                .await
-                .map_err(|e| lake(format!("{}: {e}", entry.path())))?
-                .to_vec();
-            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                match serde_json::from_slice::<Head>(line) {
-                    Ok(head) => *found.ids.entry(head.event_id).or_default() += 1,
-                    Err(_) => found.bad_lines += 1,
+        let listing = hour::list(&self.op, &self.topic, bucket)
+            .await
+            .map_err(lake)?;
+        let files = hour::read_all(&self.op, &self.topic, bucket, &listing)
+            .await
+            .map_err(lake)?;
+        let mut found = LakeHour {
+            seal: listing.manifest.map(|manifest| {
+                let differences = manifest.differences(&files);
+                SealCheck {
+                    version: manifest.version,
+                    matches: differences.is_empty(),
+                    differences,
                 }
+            }),
+            ..LakeHour::default()
+        };
+        for file in files {
+            found.bad_lines += file.bad_lines;
+            for id in file.ids {
+                *found.ids.entry(id).or_default() += 1;
             }
         }
         Ok(found)

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Ids;
-use super::lake::LakeHour;
+use super::lake::{LakeHour, SealCheck};
 
 /// One store's side of an hour, against the topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -36,6 +36,9 @@ pub struct LakeCounts {
     pub counts: StoreCounts,
     /// Lines that are not events.
     pub bad_lines: u64,
+    /// The hour's manifest against its files; null while the hour is not
+    /// sealed.
+    pub sealed: Option<SealCheck>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -121,6 +124,7 @@ impl HourReport {
             lake: lake.map(|lake| LakeCounts {
                 counts: compare(kafka, &lake.ids, samples),
                 bad_lines: lake.bad_lines,
+                sealed: lake.seal.clone(),
             }),
             elasticsearch: search.map(|search| compare(kafka, search, samples)),
         }
@@ -138,6 +142,20 @@ impl Report {
         self.hours.iter().map(HourReport::missing).sum()
     }
 
+    /// Sealed hours whose files no longer match their manifest.
+    pub fn unmatched_seals(&self) -> Vec<OffsetDateTime> {
+        self.hours
+            .iter()
+            .filter(|h| {
+                h.lake
+                    .as_ref()
+                    .and_then(|l| l.sealed.as_ref())
+                    .is_some_and(|s| !s.matches)
+            })
+            .map(|h| h.hour)
+            .collect()
+    }
+
     pub fn table(&self) -> String {
         let mut out = String::new();
         let hours = self.hours.len();
@@ -150,7 +168,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<14} {:>17} | {:>9} {:>9} {:>6} {:>6} {:>7} {:>7} {:>5} | {:>9} {:>6} {:>7} {:>7}",
+            "{:<14} {:>17} | {:>9} {:>9} {:>6} {:>6} {:>7} {:>7} {:>5} {:>6} | {:>9} {:>6} {:>7} {:>7}",
             "hour (UTC)",
             "kafka records/ids",
             "lake lines",
@@ -160,6 +178,7 @@ impl Report {
             "missing",
             "not-kfk",
             "bad",
+            "sealed",
             "es docs",
             "dup",
             "missing",
@@ -173,9 +192,15 @@ impl Report {
             let l = |f: fn(&LakeCounts) -> u64| dash(lake.is_some(), lake.map_or(0, f));
             let es = h.elasticsearch.as_ref();
             let e = |f: fn(&StoreCounts) -> u64| dash(es.is_some(), es.map_or(0, f));
+            // `v2`: sealed, version 2, matching; `v2!`: its files differ.
+            let sealed = match lake.and_then(|l| l.sealed.as_ref()) {
+                Some(s) if s.matches => format!("v{}", s.version),
+                Some(s) => format!("v{}!", s.version),
+                None => "-".into(),
+            };
             let _ = writeln!(
                 out,
-                "{hour:<14} {kafka:>17} | {:>9} {:>9} {:>6} {:>6} {:>7} {:>7} {:>5} | {:>9} {:>6} {:>7} {:>7}",
+                "{hour:<14} {kafka:>17} | {:>9} {:>9} {:>6} {:>6} {:>7} {:>7} {:>5} {sealed:>6} | {:>9} {:>6} {:>7} {:>7}",
                 l(|c| c.counts.records),
                 l(|c| c.counts.ids),
                 l(|c| c.counts.duplicates),
@@ -197,8 +222,23 @@ impl Report {
                     let _ = writeln!(out, "  missing in {store}: {}", ids.join(" "));
                 }
             }
+            for difference in lake
+                .and_then(|l| l.sealed.as_ref())
+                .map_or(&[][..], |s| s.differences.as_slice())
+            {
+                let _ = writeln!(out, "  sealed, but {difference}");
+            }
         }
         let _ = writeln!(out, "missing in all: {}", self.missing());
+        let unmatched = self.unmatched_seals();
+        if !unmatched.is_empty() {
+            let hours: Vec<String> = unmatched.into_iter().map(hour_name).collect();
+            let _ = writeln!(
+                out,
+                "sealed hours whose files differ from their manifest: {}",
+                hours.join(" ")
+            );
+        }
         out
     }
 }
@@ -215,6 +255,11 @@ mod tests {
         let lake = LakeHour {
             ids: [(id(1), 2), (id(2), 2), (id(9), 1)].into(),
             bad_lines: 1,
+            seal: Some(SealCheck {
+                version: 2,
+                matches: false,
+                differences: vec!["t+0+7+7.jsonl is not in the manifest".into()],
+            }),
         };
         let search: Ids = [(id(1), 1), (id(2), 1), (id(3), 1)].into();
         let hour = datetime!(2026-11-22 04:00 UTC);
@@ -248,6 +293,15 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("2026-11-22T04"), "{table}");
+        assert!(table.contains("v2!"), "{table}");
+        assert!(
+            table.contains("sealed, but t+0+7+7.jsonl is not in the manifest"),
+            "{table}"
+        );
+        assert!(
+            table.ends_with("sealed hours whose files differ from their manifest: 2026-11-22T04\n"),
+            "{table}"
+        );
         assert!(
             table.contains(&format!("missing in lake: {}", id(3))),
             "{table}"

@@ -1,6 +1,8 @@
 //! Reconciles the topic, the lake and Elasticsearch hour by hour: what is
 //! missing or duplicated where. Exit status 0: nothing missing beyond the
-//! tolerance; 1: something is; 2: the audit could not run.
+//! tolerance and every sealed hour matches its manifest; 1: something is
+//! missing, or a sealed hour's files differ from its manifest; 2: the
+//! audit could not run.
 
 use clap::Parser;
 use prism_sinks::audit::{self, AuditConfig, Format};
@@ -30,6 +32,14 @@ async fn main() {
         eprintln!(
             "prism-audit: {missing} events missing, more than the {} tolerated",
             config.max_missing
+        );
+        std::process::exit(1);
+    }
+    let unmatched = report.unmatched_seals();
+    if !unmatched.is_empty() {
+        eprintln!(
+            "prism-audit: {} sealed hour(s) whose files differ from their manifest",
+            unmatched.len()
         );
         std::process::exit(1);
     }

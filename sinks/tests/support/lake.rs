@@ -138,7 +138,7 @@ pub fn files(root: &Path) -> Vec<(String, Vec<EnrichedEvent>)> {
     let mut files = Vec::new();
     walk(root, &mut |path| {
         let rel = path.strip_prefix(root).unwrap().display().to_string();
-        if !rel.starts_with("topics/") {
+        if !rel.starts_with("topics/") || is_seal(path) {
             return;
         }
         let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -163,6 +163,12 @@ pub fn event_ids(root: &Path) -> std::collections::HashMap<String, usize> {
     ids
 }
 
+/// `_manifest.json`, `_SUCCESS`: what `prism-lake` writes beside the data.
+fn is_seal(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('_'))
+}
+
 /// Lines in the final files under `root` that are not events.
 pub fn bad_lines(root: &Path) -> usize {
     let mut bad = 0;
@@ -170,6 +176,7 @@ pub fn bad_lines(root: &Path) -> usize {
         if path
             .strip_prefix(root)
             .is_ok_and(|r| r.starts_with("topics"))
+            && !is_seal(path)
         {
             let text = std::fs::read_to_string(path).unwrap_or_default();
             bad += text

@@ -320,6 +320,81 @@ impl LakeAt<'_> {
     }
 }
 
+impl LakeAt<'_> {
+    /// The bytes of `rel` (a path from the lake's root), if it is a file;
+    /// on HDFS as `hdfs dfs -cat` reads it.
+    pub fn read(&self, rel: &str) -> Option<Vec<u8>> {
+        match self {
+            LakeAt::Dir(dir) => std::fs::read(dir.join(rel)).ok(),
+            LakeAt::Hdfs { hdfs, root } => {
+                let out = hdfs.dfs(&["-cat", &format!("{root}/{rel}")]);
+                out.status.success().then_some(out.stdout)
+            }
+        }
+    }
+
+    /// The names of the files directly in the directory `rel`.
+    pub fn names(&self, rel: &str) -> Vec<String> {
+        let mut names: Vec<String> = match self {
+            LakeAt::Dir(dir) => std::fs::read_dir(dir.join(rel))
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .filter(|e| e.path().is_file())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            LakeAt::Hdfs { hdfs, root } => {
+                let out = hdfs.dfs(&["-ls", &format!("{root}/{rel}")]);
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter(|l| l.starts_with('-'))
+                    .filter_map(|l| l.rsplit('/').next().map(str::to_owned))
+                    .collect()
+            }
+        };
+        names.sort();
+        names
+    }
+
+    /// Deletes the file `rel`.
+    pub fn remove(&self, rel: &str) {
+        match self {
+            LakeAt::Dir(dir) => std::fs::remove_file(dir.join(rel)).unwrap(),
+            LakeAt::Hdfs { hdfs, root } => {
+                let out = hdfs.dfs(&["-rm", &format!("{root}/{rel}")]);
+                assert!(out.status.success(), "hdfs dfs -rm {rel}: {out:?}");
+            }
+        }
+    }
+}
+
+/// Whether `group` has committed every record of `s`'s topic: the lake
+/// holds all of it, by the group's own account in Kafka.
+pub fn group_caught_up(s: &Scenario, group: &str) -> bool {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", s.kafka.brokers())
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let timeout = Duration::from_secs(10);
+    let mut list = rdkafka::TopicPartitionList::new();
+    for p in 0..2 {
+        list.add_partition(&s.topic, p);
+    }
+    let Ok(committed) = consumer.committed_offsets(list, timeout) else {
+        return false;
+    };
+    committed.elements().iter().all(|e| {
+        let (_, high) = consumer
+            .fetch_watermarks(&s.topic, e.partition(), timeout)
+            .unwrap();
+        high == 0 || e.offset() == rdkafka::Offset::Offset(high)
+    })
+}
+
 /// Runs `prism-audit` over `[from, to)` against this broker and topic, the
 /// lake at `lake` and the indices `es` (none: `PRISM_ES_URL=none`), with
 /// `args` added; its output and exit code.
