@@ -1,7 +1,7 @@
--- The browsers that press most, from the local lake (DuckDB).
+-- The browsers that press most, over the whole local lake (DuckDB, after
+-- sql/duckdb-lake-view.sql).
 SELECT ua.browser.family AS browser, count(*) AS presses
-FROM read_json_auto('data/lake/topics/select-color/*/*/*.jsonl',
-                    hive_partitioning = true, hive_types = {'dt': DATE, 'hour': INTEGER})
+FROM select_color
 GROUP BY browser
 ORDER BY presses DESC, browser
 LIMIT 10;

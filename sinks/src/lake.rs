@@ -4,15 +4,20 @@
 //!   recent hour that can no longer gain records and that the lake holds
 //!   completely ([`seal`]), and re-issues a manifest whose hour gained
 //!   files since.
-//! - `status` shows recent hours: open (and why), sealed, with counts.
+//! - `compact` turns a sealed hour's JSON-lines files into one Parquet
+//!   file per partition ([`compact`]).
+//! - `status` shows recent hours: open (and why), sealed, compacted, with
+//!   counts.
 //!
 //! It reads Kafka (the HDFS sink group's committed offsets, timestamps)
 //! and the lake, never a worker, so it runs beside any number of workers,
 //! from cron or as a loop (`--every`), in several instances at once, on
 //! `file://` and `hdfs://` lakes alike.
 
+pub mod compact;
 pub mod hour;
 pub mod manifest;
+pub mod parquet;
 pub mod progress;
 pub mod seal;
 pub mod status;
@@ -90,6 +95,11 @@ pub struct LakeConfig {
     #[arg(long, global = true, env = "PRISM_LAKE_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=24 * 366))]
     pub hours: u32,
 
+    /// Work on this one hour only (`YYYY-MM-DDTHH` or RFC 3339), however
+    /// old, instead of the recent ones.
+    #[arg(long, global = true, env = "PRISM_LAKE_HOUR", value_parser = crate::audit::parse_hour)]
+    pub hour: Option<OffsetDateTime>,
+
     /// Longest wait for any one call to Kafka or the lake, in milliseconds.
     #[arg(
         long,
@@ -106,8 +116,18 @@ pub enum Command {
     /// holds completely; re-issue the manifest of a sealed hour whose files
     /// changed. Exits 1 when an hour the sink group is past is not
     /// complete in the lake.
-    Seal(Repeat),
-    /// A table of recent hours: open (and why), sealed, with counts.
+    Seal {
+        #[command(flatten)]
+        repeat: Repeat,
+        /// Compact each sealed hour too, as `compact` does.
+        #[arg(long, env = "PRISM_LAKE_COMPACT")]
+        compact: bool,
+    },
+    /// Turn each sealed hour's JSON-lines files into one Parquet file per
+    /// partition, checked against the manifest before the originals go.
+    Compact(Repeat),
+    /// A table of recent hours: open (and why), sealed, compacted, with
+    /// counts.
     Status {
         #[arg(long, value_enum, env = "PRISM_LAKE_FORMAT", default_value = "table")]
         format: Format,
@@ -152,8 +172,11 @@ impl LakeConfig {
         Duration::from_secs(self.grace_s)
     }
 
-    /// The hours looked at, newest (the current one) first.
+    /// The hours looked at, newest (the current one) first; or `--hour`.
     pub fn recent_hours(&self) -> Vec<OffsetDateTime> {
+        if let Some(hour) = self.hour {
+            return vec![hour];
+        }
         let now = start_of_hour(OffsetDateTime::now_utc());
         (0..self.hours)
             .map(|n| now - time::Duration::hours(i64::from(n)))
@@ -202,20 +225,103 @@ impl Store {
     /// Writes `body` under `_tmp/` and renames it to `dir` + `name`,
     /// replacing what was there: readers see the old file or the new one.
     pub async fn publish(&self, dir: &str, name: &str, body: Vec<u8>) -> Result<(), LakeError> {
+        let temp = self.stage(name, body).await?;
+        self.place(&temp, &format!("{dir}{name}")).await
+    }
+
+    /// As [`publish`](Self::publish), only if `dir` + `name` does not
+    /// exist yet: `false` when another writer got there first.
+    pub async fn publish_new(
+        &self,
+        dir: &str,
+        name: &str,
+        body: Vec<u8>,
+    ) -> Result<bool, LakeError> {
+        let temp = self.stage(name, body).await?;
+        let target = format!("{dir}{name}");
+        match self.publisher.rename_new(&temp, &target).await {
+            Ok(true) => Ok(true),
+            outcome => {
+                let _ = self.op.delete(&temp).await;
+                outcome.map_err(|e| LakeError::Lake(format!("{target}: {e}")))
+            }
+        }
+    }
+
+    /// Writes `body` to a temporary file of its own; its path.
+    pub async fn stage(&self, name: &str, body: Vec<u8>) -> Result<String, LakeError> {
         let temp = format!(
-            "{TEMP_DIR}prism-lake.{}{name}",
+            "{TEMP_DIR}prism-lake.{}.{name}",
             uuid::Uuid::new_v4().simple()
         );
-        let target = format!("{dir}{name}");
         self.op
             .write(&temp, body)
             .await
             .map_err(|e| LakeError::Lake(format!("{temp}: {e}")))?;
-        if let Err(e) = self.publisher.rename(&temp, &target).await {
-            let _ = self.op.delete(&temp).await;
+        Ok(temp)
+    }
+
+    /// Renames the staged `temp` to `target`, replacing it.
+    pub async fn place(&self, temp: &str, target: &str) -> Result<(), LakeError> {
+        if let Err(e) = self.publisher.rename(temp, target).await {
+            let _ = self.op.delete(temp).await;
             return Err(LakeError::Lake(format!("{target}: {e}")));
         }
         Ok(())
+    }
+
+    /// Removes this tool's temporary files older than `age`: what a run
+    /// killed mid-write left (a younger one may be another run's, still
+    /// being written).
+    pub async fn remove_stale_temporaries(&self, age: Duration) -> Result<(), LakeError> {
+        let entries = match self.op.list(TEMP_DIR).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(LakeError::Lake(format!("{TEMP_DIR}: {e}"))),
+        };
+        let now = OffsetDateTime::now_utc();
+        for entry in entries {
+            if !entry.name().starts_with("prism-lake.") {
+                continue;
+            }
+            let modified = match entry.metadata().last_modified() {
+                Some(t) => Some(t),
+                None => self
+                    .op
+                    .stat(entry.path())
+                    .await
+                    .ok()
+                    .and_then(|m| m.last_modified()),
+            };
+            let stale = modified.is_some_and(|t| {
+                let t = t.into_inner().as_millisecond();
+                (now.unix_timestamp_nanos() / 1_000_000) as i64 - t > age.as_millis() as i64
+            });
+            if stale {
+                tracing::info!(path = entry.path(), "removing a stale temporary file");
+                self.delete(entry.path()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<(), LakeError> {
+        self.op
+            .delete(path)
+            .await
+            .map_err(|e| LakeError::Lake(format!("{path}: {e}")))
+    }
+}
+
+/// `PRISM_LAKE_PAUSE_AT=<step>` stops the process (SIGSTOP to itself) when
+/// it reaches `step`, so a test can kill it -9 exactly there: a crash at
+/// each step of compaction, which nothing outside could time.
+pub fn pause_point(step: &str) {
+    if std::env::var("PRISM_LAKE_PAUSE_AT").is_ok_and(|s| s == step) {
+        tracing::warn!(step, "pausing here, as PRISM_LAKE_PAUSE_AT asks");
+        let _ = std::process::Command::new("kill")
+            .args(["-STOP", &std::process::id().to_string()])
+            .status();
     }
 }
 

@@ -1,6 +1,8 @@
 //! The lake is usable with a tool analysts already have: the README's
 //! DuckDB queries (`sql/*.sql`, quoted verbatim in the README) run against
-//! what the HDFS sink wrote and give the counts that were sent.
+//! what the HDFS sink wrote, before `prism-lake compact`, with one hour
+//! compacted to Parquet and one still JSON lines, and with both compacted,
+//! and give the counts that were sent each time.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,19 +22,22 @@ fn workspace() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
-/// Runs a `sql/` file with DuckDB's Python package in `dir`; its rows as
-/// `a|b|c` lines.
+/// Runs `sql/duckdb-lake-view.sql`, then the `sql/` file `file`, with
+/// DuckDB's Python package in `dir`; the query's rows as `a|b|c` lines.
 fn duckdb(dir: &Path, file: &str) -> Vec<String> {
-    let sql = workspace().join("sql").join(file);
+    let sql = workspace().join("sql");
     let out = Command::new("python3")
         .current_dir(dir)
         .args([
             "-c",
             "import duckdb, sys\n\
-             for row in duckdb.sql(open(sys.argv[1]).read()).fetchall():\n    \
+             db = duckdb.connect()\n\
+             db.execute(open(sys.argv[1]).read())\n\
+             for row in db.sql(open(sys.argv[2]).read()).fetchall():\n    \
              print('|'.join(str(v) for v in row))",
         ])
-        .arg(&sql)
+        .arg(sql.join("duckdb-lake-view.sql"))
+        .arg(sql.join(file))
         .output()
         .expect("python3");
     assert!(
@@ -68,6 +73,12 @@ fn the_readme_s_duckdb_queries_count_what_was_sent() {
         Duration::from_secs(60),
         || lake.events().len() == sent.len(),
     );
+    // Sealing waits for the group's commits, not for the files.
+    wait_until(
+        "the group commits everything",
+        Duration::from_secs(30),
+        || support::lake_at::group_caught_up(&lake.s, &lake.group),
+    );
 
     // The queries read `data/lake/topics/select-color/`, the embedded
     // run's layout; this test's topic has a unique name.
@@ -95,10 +106,57 @@ fn the_readme_s_duckdb_queries_count_what_was_sent() {
         .into_iter()
         .map(|((dt, hour, color), n)| format!("{dt}|{hour}|{color}|{n}"))
         .collect();
-    assert_eq!(duckdb(dir.path(), "colours-per-hour.sql"), expected);
-    assert_eq!(
-        duckdb(dir.path(), "top-browsers.sql"),
-        [format!("Chrome|{}", sent.len())]
+    let kinds = |root: &Path| {
+        let mut kinds: Vec<String> = support::lake::files(root)
+            .iter()
+            .filter_map(|(rel, _)| rel.rsplit('.').next().map(str::to_owned))
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        kinds
+    };
+    for compacted in 0..=hours.len() {
+        if compacted > 0 {
+            seal_and_compact(&lake, hours[compacted - 1]);
+        }
+        let expected_kinds = match compacted {
+            0 => vec!["jsonl"],
+            1 => vec!["jsonl", "parquet"],
+            _ => vec!["parquet"],
+        };
+        assert_eq!(kinds(lake.root()), expected_kinds);
+        assert_eq!(
+            duckdb(dir.path(), "colours-per-hour.sql"),
+            expected,
+            "{compacted} hours compacted"
+        );
+        assert_eq!(
+            duckdb(dir.path(), "top-browsers.sql"),
+            [format!("Chrome|{}", sent.len())],
+            "{compacted} hours compacted"
+        );
+    }
+}
+
+/// `prism-lake seal --compact --hour HOUR` on the test's lake.
+fn seal_and_compact(lake: &Lake, hour: time::OffsetDateTime) {
+    let out = Command::new(env!("CARGO_BIN_EXE_prism-lake"))
+        .env("PRISM_KAFKA_BROKERS", lake.kafka.brokers())
+        .env("PRISM_TOPIC", &lake.topic)
+        .env("PRISM_GROUP", &lake.group)
+        .env(
+            "PRISM_HDFS_TARGET",
+            format!("file://{}", lake.root().display()),
+        )
+        .args(["seal", "--compact", "--hour"])
+        .arg(prism_sinks::audit::report::hour_name(hour))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("compacted now"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
@@ -117,5 +175,5 @@ fn the_readme_quotes_every_query_as_it_is_tested() {
         );
         quoted += 1;
     }
-    assert_eq!(quoted, 6, "the files in sql/");
+    assert_eq!(quoted, 7, "the files in sql/");
 }

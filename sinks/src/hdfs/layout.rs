@@ -44,18 +44,59 @@ impl Bucket {
     }
 }
 
-/// `<topic>+<partition>+<first>+<last>.jsonl`
-pub fn file_name(topic: &str, partition: i32, first: i64, last: i64) -> String {
-    format!("{topic}+{partition}+{first}+{last}.jsonl")
+/// How a data file holds its events: the sink writes JSON lines;
+/// `prism-lake compact` turns a sealed partition-hour into one Parquet
+/// file, named the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    JsonLines,
+    Parquet,
 }
 
-/// The partition and offset range in a final file's name, if it is one of
-/// this topic's.
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::JsonLines => ".jsonl",
+            Format::Parquet => ".parquet",
+        }
+    }
+}
+
+/// `<topic>+<partition>+<first>+<last>.jsonl`
+pub fn file_name(topic: &str, partition: i32, first: i64, last: i64) -> String {
+    data_file_name(topic, partition, first, last, Format::JsonLines)
+}
+
+/// `<topic>+<partition>+<first>+<last>` and the format's extension.
+pub fn data_file_name(
+    topic: &str,
+    partition: i32,
+    first: i64,
+    last: i64,
+    format: Format,
+) -> String {
+    format!("{topic}+{partition}+{first}+{last}{}", format.extension())
+}
+
+/// The partition and offset range in a final JSON-lines file's name, if it
+/// is one of this topic's.
 pub fn parse_file_name(topic: &str, name: &str) -> Option<(i32, i64, i64)> {
+    parse_with(topic, name, Format::JsonLines)
+}
+
+/// The partition, offset range and format in a data file's name, if it is
+/// one of this topic's (either format).
+pub fn parse_data_file_name(topic: &str, name: &str) -> Option<(i32, i64, i64, Format)> {
+    [Format::JsonLines, Format::Parquet]
+        .into_iter()
+        .find_map(|f| parse_with(topic, name, f).map(|(p, first, last)| (p, first, last, f)))
+}
+
+fn parse_with(topic: &str, name: &str, format: Format) -> Option<(i32, i64, i64)> {
     let rest = name
         .strip_prefix(topic)?
         .strip_prefix('+')?
-        .strip_suffix(".jsonl")?;
+        .strip_suffix(format.extension())?;
     let mut parts = rest.split('+');
     let partition = parts.next()?.parse().ok()?;
     let first = parts.next()?.parse().ok()?;
@@ -99,6 +140,17 @@ mod tests {
         assert_eq!(
             parse_file_name("select-color", "select-color+1+1+3.jsonl.tmp"),
             None
+        );
+        let parquet = data_file_name("select-color", 1, 100, 299, Format::Parquet);
+        assert_eq!(parquet, "select-color+1+100+299.parquet");
+        assert_eq!(parse_file_name("select-color", &parquet), None);
+        assert_eq!(
+            parse_data_file_name("select-color", &parquet),
+            Some((1, 100, 299, Format::Parquet))
+        );
+        assert_eq!(
+            parse_data_file_name("select-color", &name),
+            Some((1, 100, 199, Format::JsonLines))
         );
     }
 }

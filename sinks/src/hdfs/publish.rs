@@ -10,6 +10,7 @@
 //! once per directory while this worker runs.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,8 +21,11 @@ use crate::sink::TargetError;
 
 #[derive(Clone)]
 pub enum Publisher {
-    /// OpenDAL's rename: on a local filesystem, one `rename(2)`.
-    OpenDal(Operator),
+    /// A local filesystem under `root`: OpenDAL's rename, one `rename(2)`.
+    Local {
+        op: Operator,
+        root: PathBuf,
+    },
     Hdfs(Arc<HdfsPublisher>),
 }
 
@@ -53,14 +57,61 @@ impl Publisher {
     /// Renames `from` to `to` (paths relative to the root), replacing `to`.
     pub async fn rename(&self, from: &str, to: &str) -> Result<(), TargetError> {
         match self {
-            Publisher::OpenDal(op) => op.rename(from, to).await.map_err(super::io_error),
-            Publisher::Hdfs(h) => h.rename(from, to).await,
+            Publisher::Local { op, .. } => op.rename(from, to).await.map_err(super::io_error),
+            Publisher::Hdfs(h) => h.rename(from, to, true).await,
+        }
+    }
+
+    /// Renames `from` to `to` only if `to` does not exist, atomically:
+    /// `false` (and `from` left alone) when it does. Of several writers
+    /// racing for one name, exactly one wins.
+    pub async fn rename_new(&self, from: &str, to: &str) -> Result<bool, TargetError> {
+        match self {
+            Publisher::Local { op, root } => {
+                let (from_path, to_path) = (root.join(from), root.join(to));
+                if let Some(dir) = to_path.parent() {
+                    tokio::fs::create_dir_all(dir)
+                        .await
+                        .map_err(|e| TargetError(format!("target: {}: {e}", dir.display())))?;
+                }
+                // link(2) fails if the name exists; rename(2) would replace it.
+                match tokio::fs::hard_link(&from_path, &to_path).await {
+                    Ok(()) => {
+                        op.delete(from).await.map_err(super::io_error)?;
+                        Ok(true)
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+                    Err(e) => Err(TargetError(format!("target: link {to}: {e}"))),
+                }
+            }
+            Publisher::Hdfs(h) => match h.rename(from, to, false).await {
+                Ok(()) => Ok(true),
+                // rename2 without OVERWRITE refuses an existing destination.
+                Err(e) if h.exists(to).await? => {
+                    tracing::debug!(%to, error = %e, "the destination exists");
+                    Ok(false)
+                }
+                Err(e) => Err(e),
+            },
         }
     }
 }
 
 impl HdfsPublisher {
-    async fn rename(&self, from: &str, to: &str) -> Result<(), TargetError> {
+    async fn exists(&self, path: &str) -> Result<bool, TargetError> {
+        let path = self.absolute(path);
+        match tokio::time::timeout(self.timeout, self.client.get_file_info(&path)).await {
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(hdfs_native::HdfsError::FileNotFound(_))) => Ok(false),
+            Ok(Err(e)) => Err(TargetError(format!("target: hdfs stat {path}: {e}"))),
+            Err(_) => Err(TargetError(format!(
+                "target: hdfs stat {path}: no answer within {} ms",
+                self.timeout.as_millis()
+            ))),
+        }
+    }
+
+    async fn rename(&self, from: &str, to: &str, overwrite: bool) -> Result<(), TargetError> {
         let (from, to) = (self.absolute(from), self.absolute(to));
         if let Some((dir, _)) = to.rsplit_once('/')
             && !dir.is_empty()
@@ -71,7 +122,7 @@ impl HdfsPublisher {
             self.remember(dir, true);
         }
         let renamed = self
-            .bounded("rename", self.client.rename(&from, &to, true))
+            .bounded("rename", self.client.rename(&from, &to, overwrite))
             .await;
         if renamed.is_err()
             && let Some((dir, _)) = to.rsplit_once('/')

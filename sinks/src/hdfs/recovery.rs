@@ -8,6 +8,9 @@
 //!   bound away from its receive time. Recovery lists only the `dt=/hour=`
 //!   directories from that point (less the skew and an hour of margin for
 //!   clocks between producers) onwards.
+//! - **Compaction-aware.** `prism-lake compact` replaces a sealed
+//!   partition-hour's JSON-lines files with one Parquet file covering
+//!   their offsets; it counts as a final file like them.
 //! - **Verified.** A final file written after the committed offset that is
 //!   empty, or whose last byte is not a newline, is deleted and its records
 //!   written again. Files are published with one rename (see
@@ -31,7 +34,7 @@ use time::{Date, OffsetDateTime};
 use tracing::{error, info, warn};
 
 use super::io_error;
-use super::layout::{Bucket, TEMP_DIR, parse_file_name, temp_prefix};
+use super::layout::{Bucket, Format, TEMP_DIR, parse_data_file_name, temp_prefix};
 use crate::event_time::event_time;
 use crate::sink::{Incoming, TargetError};
 
@@ -61,6 +64,7 @@ struct Found {
     path: String,
     first: i64,
     last: i64,
+    format: Format,
 }
 
 /// A final file written from the committed offset on: every event of its
@@ -87,17 +91,30 @@ pub async fn written_since(
     let mut written = Vec::new();
     for (bucket, dir) in hour_dirs_since(op, topic, Bucket::of(since)).await? {
         let mut files = Vec::new();
+        let mut compacted = Vec::new();
         for (path, name) in list(op, &dir, EntryMode::FILE).await? {
-            if let Some((p, first, last)) = parse_file_name(topic, &name)
+            if let Some((p, first, last, format)) = parse_data_file_name(topic, &name)
                 && p == partition
             {
-                files.push(Found { path, first, last });
+                let found = Found {
+                    path,
+                    first,
+                    last,
+                    format,
+                };
+                match format {
+                    Format::JsonLines => files.push(found),
+                    // Its JSON-lines originals, until prism-lake removes
+                    // them, lie inside its range: they are not strays.
+                    Format::Parquet => compacted.push(found),
+                }
             }
         }
         remove_contained(op, &mut files).await?;
+        files.extend(compacted);
         for file in files.into_iter().filter(|f| f.last >= committed) {
             // Written after the last commit: a crash may have cut it short.
-            if !intact(op, &file.path).await? {
+            if file.format == Format::JsonLines && !intact(op, &file.path).await? {
                 error!(path = %file.path, "removing an unfinished final file; its records will be written again");
                 op.delete(&file.path).await.map_err(io_error)?;
                 continue;

@@ -90,7 +90,10 @@ impl Target {
         timeout: Duration,
     ) -> Result<Publisher, TargetConfigError> {
         Ok(match self {
-            Target::Local { .. } => Publisher::OpenDal(op.clone()),
+            Target::Local { root } => Publisher::Local {
+                op: op.clone(),
+                root: root.clone(),
+            },
             Target::Hdfs { name_node, root } => Publisher::hdfs(name_node, root, timeout)?,
         })
     }

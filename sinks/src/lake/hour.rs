@@ -8,8 +8,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::LakeError;
-use super::manifest::{MANIFEST, Manifest, SUCCESS};
-use crate::hdfs::layout::{Bucket, parse_file_name};
+use super::manifest::{MANIFEST, Manifest, SUCCESS, parse_version_name};
+use crate::hdfs::layout::{Bucket, Format, parse_data_file_name};
 
 /// A final data file of the hour, named for its partition and offsets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,14 +19,83 @@ pub struct DataFile {
     pub first: i64,
     pub last: i64,
     pub bytes: u64,
+    pub format: Format,
+}
+
+impl DataFile {
+    fn within(&self, other: &DataFile) -> bool {
+        self.partition == other.partition && other.first <= self.first && self.last <= other.last
+    }
 }
 
 /// The directory as listed, without reading the data.
 #[derive(Debug, Default)]
 pub struct Listing {
     pub files: Vec<DataFile>,
+    /// The latest version issued (`_manifest.v<N>.json`).
     pub manifest: Option<Manifest>,
+    /// The version `_manifest.json`, the copy readers use, holds.
+    pub copy_version: Option<u32>,
     pub success: bool,
+}
+
+impl Listing {
+    /// The files that hold the hour's events, each event once: all of
+    /// them, except, in a sealed hour, files the manifest does not list
+    /// that lie inside a Parquet file it does (a finished compaction's
+    /// originals, not yet removed), and a Parquet file it does not list yet
+    /// that covers files it does (a compaction under way, or cut short).
+    pub fn trusted(&self) -> Vec<&DataFile> {
+        let Some(manifest) = &self.manifest else {
+            return self.files.iter().collect();
+        };
+        let listed = manifest.names();
+        let is_listed = |f: &DataFile| listed.contains(f.name.as_str());
+        self.files
+            .iter()
+            .filter(|f| {
+                if is_listed(f) {
+                    return true;
+                }
+                let leftover = self
+                    .files
+                    .iter()
+                    .any(|p| p.format == Format::Parquet && is_listed(p) && f.within(p));
+                let under_way = f.format == Format::Parquet
+                    && self.files.iter().any(|l| is_listed(l) && l.within(f));
+                !leftover && !under_way
+            })
+            .collect()
+    }
+
+    /// Originals of a finished compaction: not listed, inside a listed
+    /// Parquet file.
+    pub fn leftovers(&self) -> Vec<&DataFile> {
+        let Some(manifest) = &self.manifest else {
+            return Vec::new();
+        };
+        let listed = manifest.names();
+        self.files
+            .iter()
+            .filter(|f| {
+                !listed.contains(f.name.as_str())
+                    && self.files.iter().any(|p| {
+                        p.format == Format::Parquet
+                            && listed.contains(p.name.as_str())
+                            && f.within(p)
+                    })
+            })
+            .collect()
+    }
+
+    /// Files that are not [`trusted`](Self::trusted).
+    pub fn untrusted(&self) -> Vec<&DataFile> {
+        let trusted = self.trusted();
+        self.files
+            .iter()
+            .filter(|f| !trusted.iter().any(|t| t.name == f.name))
+            .collect()
+    }
 }
 
 /// One data file's events.
@@ -58,6 +127,7 @@ pub async fn list(op: &Operator, topic: &str, bucket: Bucket) -> Result<Listing,
         Err(e) => return Err(lake_error(&dir, e)),
     };
     let mut listing = Listing::default();
+    let mut latest: Option<(u32, String)> = None;
     for entry in entries {
         if entry.metadata().mode() != EntryMode::FILE {
             continue;
@@ -66,8 +136,12 @@ pub async fn list(op: &Operator, topic: &str, bucket: Bucket) -> Result<Listing,
         if name == SUCCESS {
             listing.success = true;
         } else if name == MANIFEST {
-            listing.manifest = Some(read_manifest(op, entry.path()).await?);
-        } else if let Some((partition, first, last)) = parse_file_name(topic, name) {
+            listing.copy_version = Some(read_manifest(op, entry.path()).await?.version);
+        } else if let Some(version) = parse_version_name(name) {
+            if latest.as_ref().is_none_or(|(v, _)| version > *v) {
+                latest = Some((version, entry.path().to_owned()));
+            }
+        } else if let Some((partition, first, last, format)) = parse_data_file_name(topic, name) {
             // Listings do not always carry sizes (HDFS does, a local
             // directory may not); ask when missing.
             let mut bytes = entry.metadata().content_length();
@@ -84,8 +158,12 @@ pub async fn list(op: &Operator, topic: &str, bucket: Bucket) -> Result<Listing,
                 first,
                 last,
                 bytes,
+                format,
             });
         }
+    }
+    if let Some((_, path)) = latest {
+        listing.manifest = Some(read_manifest(op, &path).await?);
     }
     listing
         .files
@@ -98,7 +176,8 @@ async fn read_manifest(op: &Operator, path: &str) -> Result<Manifest, LakeError>
     serde_json::from_slice(&bytes.to_vec()).map_err(|e| lake_error(path, e))
 }
 
-/// Reads every line of `file` in `bucket`'s directory.
+/// Reads the event ids of `file` in `bucket`'s directory: every line of a
+/// JSON-lines file, every row of a Parquet one.
 pub async fn read_ids(
     op: &Operator,
     topic: &str,
@@ -106,16 +185,18 @@ pub async fn read_ids(
     file: &DataFile,
 ) -> Result<FileIds, LakeError> {
     let path = format!("{}{}", bucket.dir(topic), file.name);
-    let bytes = op
-        .read(&path)
-        .await
-        .map_err(|e| lake_error(&path, e))?
-        .to_vec();
+    let buffer = op.read(&path).await.map_err(|e| lake_error(&path, e))?;
     let mut read = FileIds {
         file: file.clone(),
         ids: Vec::new(),
         bad_lines: 0,
     };
+    if file.format == Format::Parquet {
+        read.ids =
+            super::parquet::event_ids(buffer.to_bytes()).map_err(|e| lake_error(&path, e))?;
+        return Ok(read);
+    }
+    let bytes = buffer.to_vec();
     for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         match serde_json::from_slice::<Head>(line) {
             Ok(head) => read.ids.push(head.event_id),
@@ -125,15 +206,16 @@ pub async fn read_ids(
     Ok(read)
 }
 
-/// Every data file of the listing, read.
+/// Every trusted data file of the listing ([`Listing::trusted`]), read.
 pub async fn read_all(
     op: &Operator,
     topic: &str,
     bucket: Bucket,
     listing: &Listing,
 ) -> Result<Vec<FileIds>, LakeError> {
-    let mut read = Vec::with_capacity(listing.files.len());
-    for file in &listing.files {
+    let trusted = listing.trusted();
+    let mut read = Vec::with_capacity(trusted.len());
+    for file in trusted {
         read.push(read_ids(op, topic, bucket, file).await?);
     }
     Ok(read)

@@ -13,6 +13,9 @@ use uuid::Uuid;
 
 use super::hour::FileIds;
 
+/// The latest version, for readers; each version is also kept as
+/// `_manifest.v<N>.json`, created only if absent, which is what makes
+/// issuing a version safe among several instances.
 pub const MANIFEST: &str = "_manifest.json";
 /// The Hadoop convention Spark, Hive and schedulers' sensors wait for.
 pub const SUCCESS: &str = "_SUCCESS";
@@ -65,6 +68,18 @@ pub struct Change {
     pub issued_at: OffsetDateTime,
     pub added: Vec<String>,
     pub removed: Vec<String>,
+}
+
+/// `_manifest.v<N>.json`
+pub fn version_name(version: u32) -> String {
+    format!("_manifest.v{version}.json")
+}
+
+pub fn parse_version_name(name: &str) -> Option<u32> {
+    name.strip_prefix("_manifest.v")?
+        .strip_suffix(".json")?
+        .parse()
+        .ok()
 }
 
 /// `sha256:` and the hex SHA-256 of the ids sorted, each as its 16 bytes:
@@ -154,6 +169,33 @@ impl Manifest {
         }
     }
 
+    /// The next version, with each of `replaced`'s partitions now held by
+    /// the one file given (a compaction: same records, same digest).
+    pub fn compacted(&self, replaced: &[(i32, FileEntry)]) -> Self {
+        let now = OffsetDateTime::now_utc();
+        let mut next = self.clone();
+        let mut change = Change {
+            version: self.version + 1,
+            issued_at: now,
+            added: Vec::new(),
+            removed: Vec::new(),
+        };
+        for entry in &mut next.partitions {
+            if let Some((_, file)) = replaced.iter().find(|(p, _)| *p == entry.partition) {
+                change
+                    .removed
+                    .extend(entry.files.iter().map(|f| f.name.clone()));
+                change.added.push(file.name.clone());
+                entry.files = vec![file.clone()];
+            }
+        }
+        next.version = change.version;
+        next.issued_at = now;
+        next.issued_by = issuer();
+        next.history.push(change);
+        next
+    }
+
     /// The data files it lists.
     pub fn names(&self) -> BTreeSet<&str> {
         self.partitions
@@ -210,6 +252,7 @@ mod tests {
                 first,
                 last,
                 bytes: 10,
+                format: crate::hdfs::layout::Format::JsonLines,
             },
             ids: ids.iter().map(|&n| Uuid::from_u128(n)).collect(),
             bad_lines: 0,
@@ -245,6 +288,28 @@ mod tests {
         assert_eq!(second.history[1].added, ["t+0+7+7.jsonl"]);
         assert!(second.history[1].removed.is_empty());
         assert_eq!(second.differences(&later), Vec::<String>::new());
+
+        let parquet = FileEntry {
+            name: "t+0+0+7.parquet".into(),
+            first: 0,
+            last: 7,
+            records: 3,
+            bytes: 5,
+        };
+        let third = second.compacted(&[(0, parquet)]);
+        assert_eq!((third.version, third.records), (3, 4));
+        assert_eq!(
+            third.partitions[0].ids_digest,
+            second.partitions[0].ids_digest
+        );
+        assert_eq!(third.history[2].added, ["t+0+0+7.parquet"]);
+        assert_eq!(third.history[2].removed, ["t+0+0+1.jsonl", "t+0+7+7.jsonl"]);
+        assert_eq!(
+            third.names().into_iter().collect::<Vec<_>>(),
+            ["t+0+0+7.parquet", "t+1+0+0.jsonl"]
+        );
+        assert_eq!(parse_version_name(&version_name(12)), Some(12));
+        assert_eq!(parse_version_name(MANIFEST), None);
 
         let mut changed = later;
         changed[1].ids[0] = Uuid::from_u128(4);

@@ -5,9 +5,10 @@
 //! hour whose files change after sealing gets its manifest re-issued with
 //! the next version.
 //!
-//! Several instances may seal at once: for the same files they write the
-//! same manifest, and each rename replaces the file whole, so readers see
-//! one version or the other, never a mix.
+//! Several instances may seal (and compact) at once: each version is
+//! created as `_manifest.v<N>.json` only if it does not exist yet, so one
+//! writer wins each version and the others' stale views are dropped; the
+//! copy readers use, `_manifest.json`, follows the latest version.
 //!
 //! [`progress`]: super::progress
 
@@ -18,7 +19,7 @@ use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::hour::{self, FileIds, Listing};
-use super::manifest::{MANIFEST, Manifest, SUCCESS};
+use super::manifest::{MANIFEST, Manifest, SUCCESS, version_name};
 use super::progress::{Progress, waiting_for};
 use super::{LakeConfig, LakeError, Store};
 use crate::audit::Ids;
@@ -95,7 +96,11 @@ pub fn readiness(
 }
 
 fn names(listing: &Listing) -> BTreeSet<&str> {
-    listing.files.iter().map(|f| f.name.as_str()).collect()
+    listing
+        .trusted()
+        .into_iter()
+        .map(|f| f.name.as_str())
+        .collect()
 }
 
 /// Seals `hour` if it can be, or re-issues its manifest if its files
@@ -111,19 +116,24 @@ pub async fn seal_hour(
         return Ok(not_yet);
     }
     let bucket = Bucket::of(hour);
+    let dir = bucket.dir(&config.topic);
     let listing = hour::list(&store.op, &config.topic, bucket).await?;
-    if let Some(manifest) = &listing.manifest
-        && manifest.names() == names(&listing)
-    {
-        if !listing.success {
-            // A crash between the manifest and `_SUCCESS`.
-            store
-                .publish(&bucket.dir(&config.topic), SUCCESS, Vec::new())
-                .await?;
+    if let Some(manifest) = &listing.manifest {
+        if !listing.untrusted().is_empty() {
+            // A compaction under way or cut short: `compact` finishes it.
+            return Ok(Outcome::Sealed {
+                version: manifest.version,
+            });
         }
-        return Ok(Outcome::Sealed {
-            version: manifest.version,
-        });
+        if manifest.names() == names(&listing) {
+            if listing.copy_version != Some(manifest.version) || !listing.success {
+                // A crash between issuing a version and its copy.
+                publish_copy(store, &dir, manifest).await?;
+            }
+            return Ok(Outcome::Sealed {
+                version: manifest.version,
+            });
+        }
     }
     let files = hour::read_all(&store.op, &config.topic, bucket, &listing).await?;
     let in_kafka = tokio::task::block_in_place(|| topic.ids_in(hour)).map_err(LakeError::from)?;
@@ -140,26 +150,44 @@ pub async fn seal_hour(
         &files,
         listing.manifest.as_ref(),
     );
-    let dir = bucket.dir(&config.topic);
-    if let Some(current) = hour::list(&store.op, &config.topic, bucket).await?.manifest
-        && current.version >= manifest.version
-        && current.names() == manifest.names()
-    {
-        debug!(hour = %hour_name(hour), version = current.version, "another instance sealed it first");
+    if !issue(store, &dir, &manifest).await? {
+        debug!(hour = %hour_name(hour), version = manifest.version, "another instance issued this version first");
         return Ok(Outcome::Sealed {
-            version: current.version,
+            version: manifest.version,
         });
     }
-    let json = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| LakeError::Lake(format!("encoding the manifest: {e}")))?;
-    store.publish(&dir, MANIFEST, json).await?;
-    store.publish(&dir, SUCCESS, Vec::new()).await?;
     info!(hour = %hour_name(hour), version = manifest.version, records = manifest.records, files = files.len(), "sealed");
     Ok(Outcome::Issued {
         version: manifest.version,
         records: manifest.records,
         files: files.len(),
     })
+}
+
+/// Issues `manifest` as its version, unless that version exists already
+/// (`false`: another instance issued it; the caller's view was stale),
+/// then its copy and `_SUCCESS`.
+pub async fn issue(store: &Store, dir: &str, manifest: &Manifest) -> Result<bool, LakeError> {
+    if !store
+        .publish_new(dir, &version_name(manifest.version), encode(manifest)?)
+        .await?
+    {
+        return Ok(false);
+    }
+    super::pause_point("manifest-versioned");
+    publish_copy(store, dir, manifest).await?;
+    Ok(true)
+}
+
+/// `_manifest.json` and `_SUCCESS`, from the latest version.
+pub async fn publish_copy(store: &Store, dir: &str, manifest: &Manifest) -> Result<(), LakeError> {
+    store.publish(dir, MANIFEST, encode(manifest)?).await?;
+    store.publish(dir, SUCCESS, Vec::new()).await
+}
+
+fn encode(manifest: &Manifest) -> Result<Vec<u8>, LakeError> {
+    serde_json::to_vec_pretty(manifest)
+        .map_err(|e| LakeError::Lake(format!("encoding the manifest: {e}")))
 }
 
 /// Ids the topic has for the hour that no file holds.

@@ -17,7 +17,7 @@ use crate::hdfs::layout::Bucket;
 pub struct HourStatus {
     #[serde(with = "time::serde::rfc3339")]
     pub hour: OffsetDateTime,
-    /// `open` or `sealed`.
+    /// `open`, `sealed` or `compacted`.
     pub state: &'static str,
     pub version: Option<u32>,
     pub files: usize,
@@ -48,11 +48,7 @@ pub async fn status(config: &LakeConfig, store: &Store) -> Result<Vec<HourStatus
         };
         rows.push(HourStatus {
             hour,
-            state: if listing.manifest.is_some() {
-                "sealed"
-            } else {
-                "open"
-            },
+            state: state(&listing),
             version: listing.manifest.as_ref().map(|m| m.version),
             files: listing.files.len(),
             bytes: listing.files.iter().map(|f| f.bytes).sum(),
@@ -63,6 +59,17 @@ pub async fn status(config: &LakeConfig, store: &Store) -> Result<Vec<HourStatus
     Ok(rows)
 }
 
+/// `open`, `sealed`, or `compacted` (sealed, every file Parquet).
+fn state(listing: &Listing) -> &'static str {
+    match &listing.manifest {
+        None => "open",
+        Some(m) if !m.names().is_empty() && m.names().iter().all(|n| n.ends_with(".parquet")) => {
+            "compacted"
+        }
+        Some(_) => "sealed",
+    }
+}
+
 /// For a sealed hour: files added or gone since its manifest.
 fn changes(listing: &Listing) -> String {
     let Some(manifest) = &listing.manifest else {
@@ -70,12 +77,12 @@ fn changes(listing: &Listing) -> String {
     };
     let listed = manifest.names();
     let added = listing
-        .files
+        .trusted()
         .iter()
         .filter(|f| !listed.contains(f.name.as_str()))
         .count();
     let present: std::collections::BTreeSet<&str> =
-        listing.files.iter().map(|f| f.name.as_str()).collect();
+        listing.trusted().iter().map(|f| f.name.as_str()).collect();
     let gone = listed.difference(&present).count();
     match (added, gone, listing.success) {
         (0, 0, true) => String::new(),
@@ -90,7 +97,7 @@ pub fn table(rows: &[HourStatus]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<14} {:<10} {:>6} {:>12} {:>10}  note",
+        "{:<14} {:<13} {:>6} {:>12} {:>10}  note",
         "hour (UTC)", "state", "files", "bytes", "records"
     );
     for row in rows {
@@ -100,7 +107,7 @@ pub fn table(rows: &[HourStatus]) -> String {
         };
         let records = row.records.map_or("-".into(), |r| r.to_string());
         let line = format!(
-            "{:<14} {state:<10} {:>6} {:>12} {records:>10}  {}",
+            "{:<14} {state:<13} {:>6} {:>12} {records:>10}  {}",
             hour_name(row.hour),
             row.files,
             row.bytes,
