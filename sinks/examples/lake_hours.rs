@@ -7,8 +7,7 @@
 //! `lake_hours BROKERS TOPIC RATE HOURS`; prints the first hour.
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseRecord, Producer};
 
 #[path = "common/mod.rs"]
 mod common;
@@ -21,13 +20,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (rate, hours): (u64, i64) = (rate.parse()?, hours.parse()?);
     prism_sinks::dlq::ensure_topic(brokers, topic, &[]).await?;
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("acks", "1")
-        .set("linger.ms", "20")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "200000")
-        .create()?;
+    let producer = common::producer(brokers)?;
     let now = prism_sinks::audit::start_of_hour(time::OffsetDateTime::now_utc());
     let first = now - time::Duration::hours(hours + 1);
     let n = rate * 3600 * hours as u64;
@@ -37,22 +30,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         event.received_at = pressed + time::Duration::milliseconds(40);
         let stamp = (event.received_at.unix_timestamp_nanos() / 1_000_000) as i64;
         let payload = serde_json::to_vec(&event)?;
-        loop {
-            let record = BaseRecord::<(), [u8]>::to(topic)
-                .payload(&payload)
-                .timestamp(stamp);
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((e, _))
-                    if e.rdkafka_error_code()
-                        == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
-                {
-                    producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => return Err(e.into()),
-            }
-        }
-        producer.poll(Duration::ZERO);
+        common::send(
+            &producer,
+            BaseRecord::to(topic)
+                .payload(payload.as_slice())
+                .timestamp(stamp),
+        )?;
     }
     producer.flush(Duration::from_secs(300))?;
     println!("{}", prism_sinks::audit::report::hour_name(first));

@@ -3,11 +3,9 @@
 //! `prefill BROKERS TOPIC N`
 use std::time::{Duration, Instant};
 
-use rdkafka::ClientConfig;
-
 #[path = "common/mod.rs"]
 mod common;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseRecord, Producer};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -18,31 +16,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = n.parse()?;
     // Two partitions, like the real topic.
     prism_sinks::dlq::ensure_topic(brokers, topic, &[]).await?;
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("acks", "1")
-        .set("linger.ms", "20")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "200000")
-        .create()?;
+    let producer = common::producer(brokers)?;
     let now = time::OffsetDateTime::now_utc();
     let started = Instant::now();
     for i in 0..n {
         let event = common::sample_event(i, now);
         let payload = serde_json::to_vec(&event)?;
-        loop {
-            match producer.send(BaseRecord::<(), [u8]>::to(topic).payload(&payload)) {
-                Ok(()) => break,
-                Err((e, _))
-                    if e.rdkafka_error_code()
-                        == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
-                {
-                    producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => return Err(e.into()),
-            }
-        }
-        producer.poll(Duration::ZERO);
+        common::send(&producer, BaseRecord::to(topic).payload(payload.as_slice()))?;
     }
     producer.flush(Duration::from_secs(300))?;
     let secs = started.elapsed().as_secs_f64();

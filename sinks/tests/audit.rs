@@ -11,7 +11,6 @@ use std::time::Duration;
 use prism_event::EnrichedEvent;
 use prism_sinks::audit::start_of_hour;
 use prism_sinks::hdfs::layout::Bucket;
-use prism_testkit::produce_at;
 use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -49,14 +48,7 @@ impl Pipeline {
                     .map(move |i| event(i, *hour + time::Duration::seconds(60 + 30 * i as i64)))
             })
             .collect();
-        let records: Vec<(i64, Vec<u8>)> = sent
-            .iter()
-            .map(|e| {
-                let ms = (e.received_at.unix_timestamp_nanos() / 1_000_000) as i64;
-                (ms, serde_json::to_vec(e).unwrap())
-            })
-            .collect();
-        produce_at(&s.kafka.brokers(), &s.topic, &records);
+        s.produce_received(&sent);
         let target = format!("file://{}", lake.path().display());
         let hdfs_group = format!("{}-hdfs", s.group);
         let es_group = format!("{}-es", s.group);

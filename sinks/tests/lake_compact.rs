@@ -100,11 +100,7 @@ fn compaction_survives_crashes_and_replays(h: &Hours<'_>) {
     let events: Vec<_> = (0..STEPS.len()).flat_map(|i| h.events(i)).collect();
     h.produce(&events);
     let mut sink = h.start_sink();
-    wait_until(
-        "the group commits everything",
-        Duration::from_secs(60),
-        || group_caught_up(&h.s, &h.s.group),
-    );
+    h.wait_caught_up();
     let (out, code) = h.seal();
     assert_eq!(code, 0, "{out}");
 
@@ -132,11 +128,7 @@ fn compaction_survives_crashes_and_replays(h: &Hours<'_>) {
     reset_offsets(&h.s, &h.s.group, &["--to-earliest"]);
     assert!(!group_caught_up(&h.s, &h.s.group));
     let _sink = h.start_sink();
-    wait_until(
-        "the group commits everything again",
-        Duration::from_secs(60),
-        || group_caught_up(&h.s, &h.s.group),
-    );
+    h.wait_caught_up();
     let after: Vec<Vec<String>> = (0..STEPS.len()).map(|i| h.data_files(i)).collect();
     assert_eq!(after, before, "files written again after the replay");
     h.assert_audit_exact();

@@ -23,11 +23,7 @@ fn seals_only_complete_hours(h: &Hours<'_>) {
     let (early, late) = third.split_at(PER_HOUR / 2);
     h.produce(&[&first[..], &second[..], early].concat());
     let sink = h.start_sink();
-    wait_until(
-        "the group commits everything",
-        Duration::from_secs(60),
-        || group_caught_up(&h.s, &h.s.group),
-    );
+    h.wait_caught_up();
 
     // The sink stalls; the rest of the third hour arrives meanwhile.
     sink.signal("-STOP");
@@ -50,13 +46,20 @@ fn seals_only_complete_hours(h: &Hours<'_>) {
         "{status:#}"
     );
     assert_eq!(h.status(0)["state"], "sealed");
+    // The hour before the topic's first record proves nothing: open, and
+    // no directory is made for it.
+    let before = h.hours[0] - time::Duration::HOUR;
+    let status = h.status_of(before);
+    assert_eq!(
+        (status["state"].as_str(), status["note"].as_str()),
+        (Some("open"), Some("before the topic's first record")),
+        "{status:#}"
+    );
+    let dir = prism_sinks::hdfs::layout::Bucket::of(before).dir(&h.s.topic);
+    assert!(h.lake.names(&dir).is_empty(), "{dir} was made");
 
     sink.signal("-CONT");
-    wait_until(
-        "the group commits everything",
-        Duration::from_secs(60),
-        || group_caught_up(&h.s, &h.s.group),
-    );
+    h.wait_caught_up();
     let (out, code) = h.seal();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("sealed now: 20 records"), "{out}");

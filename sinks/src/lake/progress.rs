@@ -153,6 +153,27 @@ impl Progress {
     }
 }
 
+impl Progress {
+    /// Whether the topic holds no record stamped before `t`: each partition
+    /// is empty or its first record is stamped at or after `t` (the topic
+    /// began later, or retention has removed what came before). Blocking.
+    pub fn nothing_before(&self, t: OffsetDateTime) -> Result<bool, LakeError> {
+        let at = self.offsets_at(t)?;
+        Ok(starts_after(&self.states()?, &at))
+    }
+}
+
+fn starts_after(states: &[PartitionState], at: &HashMap<i32, Option<i64>>) -> bool {
+    states.iter().all(|s| {
+        s.high <= s.low
+            || at
+                .get(&s.partition)
+                .copied()
+                .flatten()
+                .is_some_and(|o| o <= s.low)
+    })
+}
+
 /// Why an hour whose cutoff has passed cannot be sealed yet, partition by
 /// partition; empty when it can. `beyond` is each partition's first offset
 /// stamped after the cutoff ([`Progress::offsets_at`]).
@@ -220,6 +241,12 @@ mod tests {
                 "partition 1: the sink group is at offset 4 of 5"
             ]
         );
+        // Partition 0 has records before the moment (its first after it is
+        // offset 10): a quiet hour, not one before the topic.
+        assert!(!starts_after(&done, &beyond));
+        let later: HashMap<i32, Option<i64>> = [(0, Some(0)), (1, Some(0)), (2, None)].into();
+        assert!(starts_after(&done, &later));
+
         let never = [state(0, None, 20)];
         assert_eq!(
             waiting_for(&never, &beyond),

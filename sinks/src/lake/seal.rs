@@ -34,6 +34,10 @@ pub enum Outcome {
     TooEarly { after: OffsetDateTime },
     /// The sink group has not yet committed past it, by partition.
     Waiting(Vec<String>),
+    /// It holds no file, and the topic no record stamped before its end
+    /// (the topic began later, or retention removed the hour): nothing
+    /// can be proved about it, so it is not sealed.
+    BeforeRecords,
     /// Sealed before, and its files are the manifest's.
     Sealed { version: u32 },
     /// Sealed now: first time (version 1) or re-issued.
@@ -54,6 +58,7 @@ impl Outcome {
                 format!("open: can be sealed after {}", super::minute_name(*after))
             }
             Outcome::Waiting(why) => format!("open: {}", why.join("; ")),
+            Outcome::BeforeRecords => "open: before the topic's first record".into(),
             Outcome::Sealed { version } => format!("sealed v{version}"),
             Outcome::Issued {
                 version: 1,
@@ -118,6 +123,12 @@ pub async fn seal_hour(
     let bucket = Bucket::of(hour);
     let dir = bucket.dir(&config.topic);
     let listing = hour::list(&store.op, &config.topic, bucket).await?;
+    if listing.files.is_empty()
+        && listing.manifest.is_none()
+        && tokio::task::block_in_place(|| progress.nothing_before(hour + time::Duration::HOUR))?
+    {
+        return Ok(Outcome::BeforeRecords);
+    }
     if let Some(manifest) = &listing.manifest {
         if !listing.untrusted().is_empty() {
             // A compaction under way or cut short: `compact` finishes it.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::hour::{self, Listing};
-use super::seal::readiness;
+use super::seal::{Outcome, readiness};
 use super::{LakeConfig, LakeError, Store};
 use crate::audit::report::hour_name;
 use crate::hdfs::layout::Bucket;
@@ -38,7 +38,15 @@ pub async fn status(config: &LakeConfig, store: &Store) -> Result<Vec<HourStatus
         let note = match (&listing.manifest, &progress) {
             (Some(_), _) => changes(&listing),
             (None, Ok(progress)) => {
-                match tokio::task::block_in_place(|| readiness(config, progress, hour)) {
+                let end = hour + time::Duration::HOUR;
+                let why =
+                    tokio::task::block_in_place(|| match readiness(config, progress, hour)? {
+                        None if listing.files.is_empty() && progress.nothing_before(end)? => {
+                            Ok(Some(Outcome::BeforeRecords))
+                        }
+                        why => Ok::<_, LakeError>(why),
+                    });
+                match why {
                     Ok(Some(why)) => why.describe().trim_start_matches("open: ").to_owned(),
                     Ok(None) => "ready to seal".into(),
                     Err(e) => e.to_string(),
@@ -121,7 +129,6 @@ pub fn table(rows: &[HourStatus]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lake::seal::Outcome;
     use time::macros::datetime;
 
     #[test]

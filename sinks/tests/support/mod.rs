@@ -260,6 +260,19 @@ impl Scenario {
         produce(&self.kafka.brokers(), &self.topic, &payloads);
     }
 
+    /// Produces `events`, each stamped with its `received_at` as the
+    /// server that received it would have stamped it.
+    pub fn produce_received(&self, events: &[EnrichedEvent]) {
+        let records: Vec<(i64, Vec<u8>)> = events
+            .iter()
+            .map(|e| {
+                let ms = (e.received_at.unix_timestamp_nanos() / 1_000_000) as i64;
+                (ms, serde_json::to_vec(e).unwrap())
+            })
+            .collect();
+        prism_testkit::produce_at(&self.kafka.brokers(), &self.topic, &records);
+    }
+
     /// Produces `events` half to partition 0, half to partition 1, so every
     /// worker of the group has some.
     pub fn produce_to_both(&self, events: &[EnrichedEvent]) {

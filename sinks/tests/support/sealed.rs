@@ -9,11 +9,12 @@ use std::sync::OnceLock;
 use prism_event::EnrichedEvent;
 use prism_sinks::audit::start_of_hour;
 use prism_sinks::hdfs::layout::Bucket;
-use prism_testkit::{Hdfs, produce_at};
+use prism_testkit::Hdfs;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::{LakeAt, Scenario, Sink, event, run_audit};
+use super::lake_at::group_caught_up;
+use super::{LakeAt, Scenario, Sink, event, run_audit, wait_until};
 
 pub const PER_HOUR: usize = 20;
 /// The sinks' and the seal's skew bound in these tests, and no grace: the
@@ -61,14 +62,16 @@ impl<'a> Hours<'a> {
 
     /// Produces `events` stamped with their receipt, as the server does.
     pub fn produce(&self, events: &[EnrichedEvent]) {
-        let records: Vec<(i64, Vec<u8>)> = events
-            .iter()
-            .map(|e| {
-                let ms = (e.received_at.unix_timestamp_nanos() / 1_000_000) as i64;
-                (ms, serde_json::to_vec(e).unwrap())
-            })
-            .collect();
-        produce_at(&self.s.kafka.brokers(), &self.s.topic, &records);
+        self.s.produce_received(events);
+    }
+
+    /// Waits until the sink group has committed every record.
+    pub fn wait_caught_up(&self) {
+        wait_until(
+            "the group commits everything",
+            std::time::Duration::from_secs(60),
+            || group_caught_up(&self.s, &self.s.group),
+        );
     }
 
     pub fn start_sink(&self) -> Sink {
@@ -91,7 +94,8 @@ impl<'a> Hours<'a> {
             .env("PRISM_HDFS_TARGET", self.lake.target())
             .env("PRISM_MAX_CLOCK_SKEW_S", SKEW_S)
             .env("PRISM_LAKE_GRACE_S", "0")
-            .env("PRISM_LAKE_HOURS", (self.hours.len() + 1).to_string())
+            // The hours, the current one, and the one before them.
+            .env("PRISM_LAKE_HOURS", (self.hours.len() + 2).to_string())
             .env("PRISM_LAKE_TIMEOUT_MS", "10000")
             .args(args);
         command
@@ -122,13 +126,18 @@ impl<'a> Hours<'a> {
 
     /// `prism-lake status --format json`, by hour name.
     pub fn status(&self, i: usize) -> Value {
+        self.status_of(self.hours[i])
+    }
+
+    /// `prism-lake status --format json`'s row for `hour`.
+    pub fn status_of(&self, hour: OffsetDateTime) -> Value {
         let out = self
             .lake_command(&["status", "--format", "json"])
             .output()
             .unwrap();
         assert!(out.status.success(), "prism-lake status: {out:?}");
         let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-        let hour = self.hours[i]
+        let hour = hour
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap();
         rows.into_iter()
