@@ -8,7 +8,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::LakeError;
-use super::manifest::{MANIFEST, Manifest, SUCCESS, parse_version_name};
+use super::manifest::{FORMAT, MANIFEST, Manifest, SUCCESS, parse_version_name};
 use crate::hdfs::layout::{Bucket, Format, parse_data_file_name};
 
 /// A final data file of the hour, named for its partition and offsets.
@@ -173,7 +173,20 @@ pub async fn list(op: &Operator, topic: &str, bucket: Bucket) -> Result<Listing,
 
 async fn read_manifest(op: &Operator, path: &str) -> Result<Manifest, LakeError> {
     let bytes = op.read(path).await.map_err(|e| lake_error(path, e))?;
-    serde_json::from_slice(&bytes.to_vec()).map_err(|e| lake_error(path, e))
+    let manifest: Manifest =
+        serde_json::from_slice(&bytes.to_vec()).map_err(|e| lake_error(path, e))?;
+    if manifest.format > FORMAT {
+        // Its meaning may have changed: acting on it could undo a newer
+        // tool's work.
+        return Err(lake_error(
+            path,
+            format!(
+                "manifest format {} is newer than this prism-lake's {FORMAT}; upgrade it",
+                manifest.format
+            ),
+        ));
+    }
+    Ok(manifest)
 }
 
 /// Reads the event ids of `file` in `bucket`'s directory: every line of a
@@ -219,4 +232,41 @@ pub async fn read_all(
         read.push(read_ids(op, topic, bucket, file).await?);
     }
     Ok(read)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hdfs::target::Target;
+    use time::macros::datetime;
+
+    #[tokio::test]
+    async fn a_manifest_from_a_newer_tool_is_refused_not_acted_on() {
+        let root = tempfile::tempdir().unwrap();
+        let bucket = Bucket::of(datetime!(2026-12-01 10:00 UTC));
+        let dir = root.path().join(bucket.dir("t"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut manifest = serde_json::json!({
+            "format": FORMAT, "topic": "t", "hour": "2026-12-01T10:00:00Z",
+            "version": 1, "issued_at": "2026-12-01T10:20:00Z", "issued_by": "h/1",
+            "records": 0, "ids_digest": "", "partitions": [], "history": []
+        });
+        std::fs::write(dir.join("_manifest.v1.json"), manifest.to_string()).unwrap();
+        let op = Target::parse(&root.path().display().to_string())
+            .unwrap()
+            .operator(std::time::Duration::from_secs(5))
+            .unwrap();
+        let listing = list(&op, "t", bucket).await.unwrap();
+        assert_eq!(listing.manifest.map(|m| m.version), Some(1));
+
+        manifest["format"] = (FORMAT + 1).into();
+        std::fs::write(dir.join("_manifest.v2.json"), manifest.to_string()).unwrap();
+        let error = list(&op, "t", bucket).await.err().map(|e| e.to_string());
+        assert!(
+            error
+                .as_deref()
+                .is_some_and(|e| e.contains("newer than this prism-lake")),
+            "{error:?}"
+        );
+    }
 }
