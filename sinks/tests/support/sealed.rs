@@ -30,7 +30,9 @@ pub fn shared_hdfs() -> &'static Hdfs {
 pub struct Hours<'a> {
     pub s: Scenario,
     pub lake: LakeAt<'a>,
-    /// Oldest first; the last one ended before this hour began.
+    /// Oldest first; the last one ended an hour before this one began, so
+    /// its cutoff (end + skew bound) has passed even when the test starts
+    /// at the top of an hour.
     pub hours: Vec<OffsetDateTime>,
 }
 
@@ -40,7 +42,7 @@ impl<'a> Hours<'a> {
         Self {
             s,
             lake,
-            hours: (1..=n)
+            hours: (2..=n + 1)
                 .rev()
                 .map(|k| now - time::Duration::hours(k))
                 .collect(),
@@ -94,8 +96,9 @@ impl<'a> Hours<'a> {
             .env("PRISM_HDFS_TARGET", self.lake.target())
             .env("PRISM_MAX_CLOCK_SKEW_S", SKEW_S)
             .env("PRISM_LAKE_GRACE_S", "0")
-            // The hours, the current one, and the one before them.
-            .env("PRISM_LAKE_HOURS", (self.hours.len() + 2).to_string())
+            // The hours, the one before them, and the two after (the
+            // current one and the last).
+            .env("PRISM_LAKE_HOURS", (self.hours.len() + 3).to_string())
             .env("PRISM_LAKE_TIMEOUT_MS", "10000")
             .args(args);
         command
