@@ -96,9 +96,10 @@ impl<'a> Hours<'a> {
             .env("PRISM_HDFS_TARGET", self.lake.target())
             .env("PRISM_MAX_CLOCK_SKEW_S", SKEW_S)
             .env("PRISM_LAKE_GRACE_S", "0")
-            // The hours, the one before them, and the two after (the
-            // current one and the last).
-            .env("PRISM_LAKE_HOURS", (self.hours.len() + 3).to_string())
+            // The hours, the one before them, the two after (the current
+            // one and the last), and one more should the test cross the
+            // top of an hour.
+            .env("PRISM_LAKE_HOURS", (self.hours.len() + 4).to_string())
             .env("PRISM_LAKE_TIMEOUT_MS", "10000")
             .args(args);
         command
