@@ -248,12 +248,19 @@ impl Store {
         }
     }
 
-    /// Writes `body` to a temporary file of its own; its path.
-    pub async fn stage(&self, name: &str, body: Vec<u8>) -> Result<String, LakeError> {
-        let temp = format!(
+    /// A temporary path of this run's own for a file to be named `name`
+    /// (what [`remove_stale_temporaries`](Self::remove_stale_temporaries)
+    /// recognises).
+    pub fn temp_path(name: &str) -> String {
+        format!(
             "{TEMP_DIR}prism-lake.{}.{name}",
             uuid::Uuid::new_v4().simple()
-        );
+        )
+    }
+
+    /// Writes `body` to a temporary file of its own; its path.
+    pub async fn stage(&self, name: &str, body: Vec<u8>) -> Result<String, LakeError> {
+        let temp = Self::temp_path(name);
         self.op
             .write(&temp, body)
             .await

@@ -66,21 +66,8 @@ impl TopicReader {
             client.set(k, v);
         }
         let consumer: BaseConsumer = client.create().map_err(kafka)?;
-        let metadata = consumer
-            .fetch_metadata(Some(spec.topic), spec.timeout)
-            .map_err(kafka)?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == spec.topic && t.error().is_none())
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
-        if partitions.is_empty() {
-            return Err(AuditError::Kafka(format!(
-                "topic {} not found on {}",
-                spec.topic, spec.brokers
-            )));
-        }
+        let partitions = partitions_of(&consumer, spec.brokers, spec.topic, spec.timeout)
+            .map_err(AuditError::Kafka)?;
         Ok(Self {
             consumer,
             topic: spec.topic.to_owned(),
@@ -205,6 +192,30 @@ impl TopicReader {
         paused.add_partition(&self.topic, p);
         self.consumer.pause(&paused).map_err(kafka)
     }
+}
+
+/// The topic's partitions, in order; an error when it has none (a topic
+/// that is not there must not pass for an empty one).
+pub fn partitions_of(
+    consumer: &BaseConsumer,
+    brokers: &str,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<i32>, String> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| e.to_string())?;
+    let mut partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        return Err(format!("topic {topic} not found on {brokers}"));
+    }
+    partitions.sort_unstable();
+    Ok(partitions)
 }
 
 fn unix_ms(t: OffsetDateTime) -> i64 {

@@ -23,7 +23,7 @@ use super::manifest::{FileEntry, PartitionEntry, digest};
 use super::parquet::Encoder;
 use super::{LakeConfig, LakeError, Store, pause_point, seal};
 use crate::audit::report::hour_name;
-use crate::hdfs::layout::{Bucket, Format, TEMP_DIR, data_file_name};
+use crate::hdfs::layout::{Bucket, Format, data_file_name};
 
 /// Events parsed and encoded at a time.
 const CHUNK: usize = 8192;
@@ -153,10 +153,7 @@ async fn compact_partition(
     let first = originals.iter().map(|f| f.first).min().unwrap_or(0);
     let last = originals.iter().map(|f| f.last).max().unwrap_or(0);
     let name = data_file_name(&config.topic, entry.partition, first, last, Format::Parquet);
-    let temp = format!(
-        "{TEMP_DIR}prism-lake.{}.{name}",
-        uuid::Uuid::new_v4().simple()
-    );
+    let temp = Store::temp_path(&name);
     let mut writer = store
         .op
         .writer(&temp)

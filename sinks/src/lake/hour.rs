@@ -3,6 +3,8 @@
 //! The audit reads hours through this too, so the two agree on what a
 //! lake hour is.
 
+use std::collections::BTreeSet;
+
 use opendal::{EntryMode, ErrorKind, Operator};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -57,10 +59,7 @@ impl Listing {
                 if is_listed(f) {
                     return true;
                 }
-                let leftover = self
-                    .files
-                    .iter()
-                    .any(|p| p.format == Format::Parquet && is_listed(p) && f.within(p));
+                let leftover = self.inside_listed_parquet(f, &listed);
                 let under_way = f.format == Format::Parquet
                     && self.files.iter().any(|l| is_listed(l) && l.within(f));
                 !leftover && !under_way
@@ -77,15 +76,15 @@ impl Listing {
         let listed = manifest.names();
         self.files
             .iter()
-            .filter(|f| {
-                !listed.contains(f.name.as_str())
-                    && self.files.iter().any(|p| {
-                        p.format == Format::Parquet
-                            && listed.contains(p.name.as_str())
-                            && f.within(p)
-                    })
-            })
+            .filter(|f| !listed.contains(f.name.as_str()) && self.inside_listed_parquet(f, &listed))
             .collect()
+    }
+
+    /// Whether `f` lies inside a Parquet file the manifest lists.
+    fn inside_listed_parquet(&self, f: &DataFile, listed: &BTreeSet<&str>) -> bool {
+        self.files
+            .iter()
+            .any(|p| p.format == Format::Parquet && listed.contains(p.name.as_str()) && f.within(p))
     }
 
     /// Files that are not [`trusted`](Self::trusted).

@@ -62,21 +62,8 @@ impl Progress {
             client.set(k, v);
         }
         let consumer: BaseConsumer = client.create().map_err(kafka)?;
-        let metadata = consumer
-            .fetch_metadata(Some(topic), timeout)
-            .map_err(kafka)?;
-        let mut partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == topic && t.error().is_none())
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
-        if partitions.is_empty() {
-            return Err(LakeError::Kafka(format!(
-                "topic {topic} not found on {brokers}"
-            )));
-        }
-        partitions.sort_unstable();
+        let partitions = crate::audit::kafka::partitions_of(&consumer, brokers, topic, timeout)
+            .map_err(LakeError::Kafka)?;
         Ok(Self {
             consumer,
             topic: topic.to_owned(),

@@ -84,13 +84,9 @@ fn changes(listing: &Listing) -> String {
         return String::new();
     };
     let listed = manifest.names();
-    let added = listing
-        .trusted()
-        .iter()
-        .filter(|f| !listed.contains(f.name.as_str()))
-        .count();
     let present: std::collections::BTreeSet<&str> =
         listing.trusted().iter().map(|f| f.name.as_str()).collect();
+    let added = present.difference(&listed).count();
     let gone = listed.difference(&present).count();
     match (added, gone, listing.success) {
         (0, 0, true) => String::new(),
