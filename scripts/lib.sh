@@ -10,7 +10,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 TRUNK_VERSION="0.21.14"   # 0.22 needs rustc 1.96
 BINARYEN_VERSION="123.0.0" # Debian's binaryen 108 breaks the bundle at run time
 
-log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+log() { printf '\033[1;34m==>\033[0m %s %s\n' "$(date -u +%T)" "$*" >&2; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 # The Rust pieces every mode needs: fmt and clippy, the WASM target.
