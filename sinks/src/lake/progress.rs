@@ -21,6 +21,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use time::OffsetDateTime;
 
 use super::LakeError;
+use crate::audit::kafka::partitions_of;
 
 fn kafka(e: KafkaError) -> LakeError {
     LakeError::Kafka(e.to_string())
@@ -62,8 +63,8 @@ impl Progress {
             client.set(k, v);
         }
         let consumer: BaseConsumer = client.create().map_err(kafka)?;
-        let partitions = crate::audit::kafka::partitions_of(&consumer, brokers, topic, timeout)
-            .map_err(LakeError::Kafka)?;
+        let partitions =
+            partitions_of(&consumer, brokers, topic, timeout).map_err(LakeError::Kafka)?;
         Ok(Self {
             consumer,
             topic: topic.to_owned(),
